@@ -1,0 +1,136 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.auth import provide_principal
+from api.deps import close_abandoned_sessions, provide_db_session, provide_resources
+from api.errors import EXCEPTION_HANDLERS
+from api.gateway.ingest import MetricsIngestController
+from api.gateway.query import prometheus_label_values, prometheus_read
+from api.middleware import RequestIdMiddleware, before_send
+from api.observability import MetricsController, prometheus_config
+from api.resources import Resources
+from api.routes.admin import AdminController
+from api.routes.auth import AuthController
+from api.routes.billing import PlanController, SubscriptionController
+from api.routes.health import HealthController
+from api.routes.invoices import (
+    AdminInvoiceController,
+    BillingController,
+    InvoiceController,
+    StripeWebhookController,
+)
+from api.routes.orgs import InviteController, OrgController
+from api.routes.projects import OrgProjectsController, ProjectController
+from api.routes.sso import SsoConfigController, SsoLoginController
+from infra import jobs
+from infra.logging import configure_logging, get_logger
+from infra.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+
+KEY_USAGE_FLUSH_SECONDS = 5.0
+
+
+async def _flush_key_usage(resources: Resources) -> None:
+    """Write batched key last-used times to Redis every few seconds."""
+    while True:
+        await asyncio.sleep(KEY_USAGE_FLUSH_SECONDS)
+        try:
+            await resources.key_lookup.flush_usage()
+        except Exception:
+            log.warning("key_usage.flush_failed", exc_info=True)
+
+
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> Litestar:
+    """Build the API; tests pass their own resources (bound to a rolled-back connection)."""
+    settings = settings or (resources.settings if resources else get_settings())
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        import workers.main  # noqa: F401  (declares every actor so jobs can be sent by name)
+        from workers.broker import DramatiqJobSender, broker
+
+        jobs.install_sender(DramatiqJobSender(broker))
+        opened = resources or Resources.open(settings)
+        app.state.resources = opened
+        background = [
+            asyncio.create_task(opened.key_lookup.listen(), name="key-invalidation"),
+            asyncio.create_task(opened.admission.listen(), name="entitlement-invalidation"),
+            asyncio.create_task(_flush_key_usage(opened), name="key-usage"),
+        ]
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            # redis-py can swallow a cancellation while connecting; never let that block shutdown.
+            await asyncio.wait(background, timeout=2.0)
+            await opened.key_lookup.flush_usage()
+            await opened.close()
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            MetricsController,
+            AuthController,
+            OrgController,
+            InviteController,
+            OrgProjectsController,
+            ProjectController,
+            SsoConfigController,
+            SsoLoginController,
+            PlanController,
+            SubscriptionController,
+            AdminController,
+            InvoiceController,
+            BillingController,
+            StripeWebhookController,
+            AdminInvoiceController,
+            MetricsIngestController,
+            prometheus_read,
+            prometheus_label_values,
+        ],
+        dependencies={
+            "resources": Provide(provide_resources, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+            "principal": Provide(provide_principal),
+        },
+        lifespan=[lifespan],
+        middleware=[RequestIdMiddleware, prometheus_config(settings).middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[close_abandoned_sessions],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        openapi_config=OpenAPIConfig(
+            title="Tollgate",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer"),
+                    "apiKey": SecurityScheme(
+                        type="apiKey", name="X-API-Key", security_scheme_in="header"
+                    ),
+                }
+            ),
+            security=[{"bearer": []}, {"apiKey": []}],
+        ),
+        request_max_body_size=10 * 1024 * 1024,
+        before_send=[before_send],
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""The data plane under /p/{project_id}: ingestion and the PromQL proxy."""

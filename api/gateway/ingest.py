@@ -1,0 +1,165 @@
+"""Ingestion endpoints: authenticate, decode and count, admit, forward, answer (thin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.params import FromPath
+
+from api.deps import AppResources
+from api.gateway.protocol import INGESTED, key_from, rate_limit_headers, refused
+from billing.quotas.base import Category, Outcome
+from infra import victoriametrics as vm
+from infra.errors import AppError, UnavailableError
+from telemetry.decode.errors import PayloadError
+from telemetry.metrics_ingest import (
+    PreparedMetrics,
+    Route,
+    prepare_otlp,
+    prepare_prom_text,
+    prepare_remote_write,
+    prepare_simple_json,
+)
+from tenancy.authz import authenticate_ingest
+from tenancy.roles import Scope
+
+STORE_RETRY_AFTER = "2"
+
+
+class PayloadProblem(AppError):
+    """A body the gateway cannot accept (400 malformed, 413 too large, 415 wrong type)."""
+
+    code = "invalid_payload"
+    title = "Invalid payload"
+
+    def __init__(self, error: PayloadError) -> None:
+        super().__init__(error.detail)
+        self.status_code = error.status_code  # type: ignore[misc]
+
+
+class StoreProblem(UnavailableError):
+    """The metrics store failed; nothing was counted as accepted."""
+
+    code = "store_unavailable"
+    title = "Store unavailable"
+
+
+async def _ingest(
+    request: Request[Any, Any, Any],
+    resources: AppResources,
+    project_id: str,
+    prepare: Callable[[bytes], PreparedMetrics],
+    ok_status: int,
+) -> Response[bytes]:
+    now = datetime.now(UTC)
+    key = await authenticate_ingest(
+        resources.key_lookup, key_from(request), project_id, Scope.METRICS_WRITE, now
+    )
+    admission_service = resources.admission
+    try:
+        prepared = prepare(await request.body())
+    except PayloadError as exc:
+        raise PayloadProblem(exc) from None
+    if prepared.rejected:
+        await admission_service.record_invalid(
+            key.org_id, project_id, key.id, Category.METRICS, prepared.rejected, now
+        )
+        INGESTED.labels("metrics", Outcome.INVALID.value).inc(prepared.rejected)
+    if prepared.points == 0:
+        return Response(
+            prepared.answer, status_code=ok_status, media_type=prepared.answer_type or "text/plain"
+        )
+    units = {Category.METRICS: prepared.points}
+    admitted = await admission_service.admit(
+        org_id=key.org_id,
+        project_id=project_id,
+        key_id=key.id,
+        key_limits=key.rate_limits,
+        units=units,
+        at=now,
+    )
+    decision = admitted.decision
+    if not decision.accepted:
+        for refusal in decision.refusals:
+            INGESTED.labels("metrics", refusal.reason.value).inc(prepared.points)
+        raise refused(decision, units)
+    settings = resources.settings
+    write_url = settings.vm_write_url(admitted.entitlements.plan.tier)
+    labels = vm.tenant_labels(key.org_id, project_id)
+    try:
+        if prepared.route is Route.REMOTE_WRITE:
+            await vm.remote_write(resources.http, write_url, prepared.body, labels)
+        else:
+            await vm.import_prometheus(
+                resources.http, write_url, prepared.body, labels, prepared.content_encoding
+            )
+    except vm.StoreUnavailableError as exc:
+        await admission_service.refund(admitted.admission)
+        INGESTED.labels("metrics", Outcome.STORE_UNAVAILABLE.value).inc(prepared.points)
+        raise StoreProblem(
+            f"The metrics store is unavailable ({exc}); retry shortly",
+            headers={"Retry-After": STORE_RETRY_AFTER},
+        ) from None
+    except vm.StoreRejectedError as exc:
+        await admission_service.refund(admitted.admission)
+        await admission_service.record_invalid(
+            key.org_id, project_id, key.id, Category.METRICS, prepared.points, now
+        )
+        detail = f"the metrics store refused the payload: {exc.detail}"
+        raise PayloadProblem(PayloadError(detail)) from None
+    INGESTED.labels("metrics", Outcome.ACCEPTED.value).inc(prepared.points)
+    headers = rate_limit_headers(decision, units)
+    return Response(
+        prepared.answer,
+        status_code=ok_status,
+        media_type=prepared.answer_type or "text/plain",
+        headers=headers,
+    )
+
+
+class MetricsIngestController(Controller):
+    """Metrics in: remote write, Prometheus text, OTLP/HTTP and simple JSON."""
+
+    path = "/p/{project_id:str}"
+    tags = ["data plane"]
+
+    @post("/prometheus/api/v1/write", operation_id="remote_write", status_code=200)
+    async def remote_write(
+        self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
+    ) -> Response[bytes]:
+        """Prometheus remote write (snappy protobuf), forwarded unchanged."""
+        return await _ingest(request, resources, project_id, prepare_remote_write, 204)
+
+    @post("/prometheus/api/v1/import/prometheus", operation_id="import_prometheus", status_code=200)
+    async def import_prometheus(
+        self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
+    ) -> Response[bytes]:
+        """Prometheus text exposition, forwarded unchanged."""
+        encoding = request.headers.get("content-encoding")
+        return await _ingest(
+            request, resources, project_id, lambda b: prepare_prom_text(b, encoding), 204
+        )
+
+    @post("/otlp/v1/metrics", operation_id="otlp_metrics", status_code=200)
+    async def otlp_metrics(
+        self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
+    ) -> Response[bytes]:
+        """OTLP/HTTP metrics, protobuf or JSON, gzip or deflate."""
+        content_type = request.headers.get("content-type")
+        encoding = request.headers.get("content-encoding")
+        return await _ingest(
+            request, resources, project_id, lambda b: prepare_otlp(b, content_type, encoding), 200
+        )
+
+    @post("/ingest/metrics", operation_id="ingest_metrics", status_code=200)
+    async def ingest_metrics(
+        self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
+    ) -> Response[bytes]:
+        """Simple JSON: one `{metric_name, value, metric_type, labels, service_id}` or an array."""
+        encoding = request.headers.get("content-encoding")
+        return await _ingest(
+            request, resources, project_id, lambda b: prepare_simple_json(b, encoding), 200
+        )

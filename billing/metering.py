@@ -1,0 +1,172 @@
+"""Metering: the hourly ledger in PostgreSQL, fed from the Redis outcome counters.
+
+Redis holds the cumulative count of every (project, key, category, outcome) of each hour; the
+flush upserts those totals into `usage_hourly` with SET semantics, and only after that commit
+deletes closed hours from Redis. Re-running a flush, or running it after a crash half-way,
+writes the same table. Reads merge both: an hour still in Redis is taken from Redis.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.entitlements import Entitlements
+from billing.plans import Period
+from billing.quotas.base import Category, Outcome, QuotaBackend
+from billing.repository import UsageRepository
+from infra import jobs
+from tenancy.authz import system_context
+from tenancy.context import Actor, TenantContext
+
+FLUSH_ACTOR = Actor("system", "metering.flush")
+
+
+async def flush(session: AsyncSession, backend: QuotaBackend, now: datetime) -> int:
+    """Persist every pending outcome hour of every org; delete closed hours after commit."""
+    written = 0
+    for org_id in await backend.pending_orgs():
+        hours = await backend.pending_outcomes(org_id, now=now)
+        if not hours:
+            continue
+        context = await system_context(session, org_id, FLUSH_ACTOR)
+        rows: list[dict[str, object]] = [
+            {
+                "hour": hour.hour,
+                "project_id": key.project_id,
+                "key_id": key.key_id,
+                "category": key.category.value,
+                "outcome": key.outcome.value,
+                "quantity": count,
+            }
+            for hour in hours
+            for key, count in hour.counts.items()
+        ]
+        await UsageRepository(session, context).set_hours(rows)
+        written += len(rows)
+        closed = [hour.hour for hour in hours if hour.closed]
+        if closed:
+            jobs.after_commit(session, _deleter(backend, org_id, closed, now))
+    return written
+
+
+def _deleter(
+    backend: QuotaBackend, org_id: str, hours: list[datetime], now: datetime
+) -> jobs.AfterCommit:
+    async def delete() -> None:
+        await backend.delete_hours(org_id, hours, now=now)
+
+    return delete
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One ledger cell: units of a category and outcome in one hour of one project and key."""
+
+    hour: datetime
+    project_id: str
+    key_id: str
+    category: str
+    outcome: str
+    quantity: int
+
+
+async def merged_rows(
+    session: AsyncSession,
+    context: TenantContext,
+    backend: QuotaBackend,
+    start: datetime,
+    end: datetime,
+) -> list[UsageRow]:
+    """Ledger rows in [start, end), with hours still held in Redis taken from Redis (exact)."""
+    pending = [h for h in await backend.pending_outcomes(context.org_id) if start <= h.hour < end]
+    pending_hours = {h.hour for h in pending}
+    rows = [
+        UsageRow(r.hour, r.project_id, r.key_id, r.category, r.outcome, r.quantity)
+        for r in await UsageRepository(session, context).rows(start, end)
+        if r.hour not in pending_hours
+    ]
+    rows += [
+        UsageRow(h.hour, k.project_id, k.key_id, k.category.value, k.outcome.value, n)
+        for h in pending
+        for k, n in h.counts.items()
+    ]
+    return rows
+
+
+def aggregate(
+    rows: Iterable[UsageRow], granularity: str, group_by: Iterable[str]
+) -> list[dict[str, object]]:
+    """Sum rows into buckets of an hour or a day, grouped by the chosen dimensions."""
+    dims = tuple(group_by)
+    totals: dict[tuple[object, ...], int] = defaultdict(int)
+    for row in rows:
+        if not row.quantity:
+            continue  # a refunded hour keeps a zero counter; it says nothing
+        start = row.hour if granularity == "hour" else row.hour.replace(hour=0)
+        key = (start, *(getattr(row, d) for d in dims))
+        totals[key] += row.quantity
+    items = []
+    for key, quantity in sorted(totals.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        item: dict[str, object] = {"start": key[0]}
+        item.update(zip(dims, key[1:], strict=True))
+        item["quantity"] = quantity
+        items.append(item)
+    return items
+
+
+async def period_used(
+    session: AsyncSession, context: TenantContext, backend: QuotaBackend, period: Period
+) -> dict[Category, int]:
+    """Accepted units per category in a period, exact (ledger merged with Redis)."""
+    used: dict[Category, int] = dict.fromkeys(Category, 0)
+    for row in await merged_rows(session, context, backend, period.start, period.end):
+        if row.outcome == Outcome.ACCEPTED:
+            used[Category(row.category)] += row.quantity
+    return used
+
+
+@dataclass(frozen=True)
+class CategoryQuota:
+    """Included, used and remaining units of one category in the current period."""
+
+    included: int
+    used: int
+    remaining: int
+    overage: int
+    hard_cap: bool
+
+
+async def quotas(
+    session: AsyncSession,
+    context: TenantContext,
+    backend: QuotaBackend,
+    ent: Entitlements,
+    now: datetime | None = None,
+) -> tuple[Period, Mapping[Category, CategoryQuota]]:
+    """The current period's quota of every category."""
+    period = ent.period(now or datetime.now(UTC))
+    used = await backend.period_usage(context.org_id, period.id)
+    if used is None:
+        used = await period_used(session, context, backend, period)
+        await backend.seed_period(context.org_id, period.id, used, period_end=period.end)
+    result = {}
+    for category in Category:
+        included, n = ent.included(category), used.get(category, 0)
+        result[category] = CategoryQuota(
+            included=included,
+            used=n,
+            remaining=max(included - n, 0),
+            overage=max(n - included, 0),
+            hard_cap=ent.hard_capped(category),
+        )
+    return period, result
+
+
+def hour_floor(at: datetime) -> datetime:
+    """The start of the UTC hour containing `at`."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

@@ -1,0 +1,114 @@
+"""Request and response bodies of the billing API; money is a decimal string."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+CategoryName = Literal["metrics", "logs", "traces", "spans"]
+Money = Annotated[str, msgspec.Meta(pattern=r"^\d{1,10}(\.\d{1,2})?$", max_length=13)]
+
+
+class PlanOut(msgspec.Struct):
+    id: str
+    code: str
+    version: int
+    name: str
+    price: str
+    currency: str
+    included: dict[str, int]
+    overage_unit_prices: dict[str, str | None]
+    rate_limits: dict[str, dict[str, float]]
+    retention_days: int
+    tier: str
+    alerts: int | None
+
+
+class SubscriptionOut(msgspec.Struct):
+    plan: str
+    plan_version: int
+    status: str
+    period_start: datetime
+    period_end: datetime
+    spend_cap: str | None
+    scheduled_plan: str | None = None
+    """A downgrade that takes effect at `period_end`."""
+
+
+class SubscriptionIn(msgspec.Struct, forbid_unknown_fields=True):
+    plan: Literal["free", "pro", "scale"]
+    spend_cap: Money | None = None
+
+
+class CategoryQuotaOut(msgspec.Struct):
+    included: int
+    used: int
+    remaining: int
+    overage: int
+    hard_cap: bool
+
+
+class QuotasOut(msgspec.Struct):
+    period_start: datetime
+    period_end: datetime
+    categories: dict[str, CategoryQuotaOut]
+
+
+class RateLimitBody(msgspec.Struct, forbid_unknown_fields=True):
+    rate: Annotated[float, msgspec.Meta(gt=0)]
+    burst: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class OverridesBody(msgspec.Struct, forbid_unknown_fields=True):
+    included: dict[CategoryName, Annotated[int, msgspec.Meta(ge=0)]] = {}
+    rate_limits: dict[CategoryName, RateLimitBody] = {}
+
+
+class UsageOut(msgspec.Struct):
+    items: list[dict[str, object]]
+    granularity: str
+    next_cursor: str | None = None
+
+
+LineKindName = Literal["base", "overage", "proration", "sibling"]
+HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000)]
+
+
+class InvoiceLineOut(msgspec.Struct):
+    kind: LineKindName
+    category: str | None
+    description: str
+    quantity: str
+    unit_price: str
+    amount: str
+    details: dict[str, str]
+
+
+class InvoiceOut(msgspec.Struct):
+    id: str | None
+    period_start: datetime
+    period_end: datetime
+    status: str
+    currency: str
+    plan: str
+    lines: list[InvoiceLineOut]
+    subtotal: str
+    total: str
+    issued_at: datetime | None = None
+    paid_at: datetime | None = None
+
+
+class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
+    success_url: HttpUrl | None = None
+    cancel_url: HttpUrl | None = None
+
+
+class PortalIn(msgspec.Struct, forbid_unknown_fields=True):
+    return_url: HttpUrl | None = None
+
+
+class UrlOut(msgspec.Struct):
+    url: str
+    id: str | None = None

@@ -1,0 +1,305 @@
+"""Stripe as the payment rail: customers, Checkout and Portal sessions, the invoice mirror, and
+webhook events.
+
+The mirror copies our invoice line for line (one invoice item per line, same cents) onto a
+Stripe invoice that is finalized and charged automatically. Every step is idempotent and
+resumable: the Stripe invoice is created with a key derived from our invoice id and recorded at
+once; items already on it (by `tollgate_line_id` metadata) are never added twice; the invoice
+is finalized only while Stripe still says `draft`.
+
+Webhook events are stored once by id (replays are dropped at the door) and handled by a job.
+Handlers are monotonic: `paid` is final, a failure reported for a paid invoice is ignored, and
+an older payment-method event never overwrites a newer one, so out-of-order delivery converges.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import dunning
+from billing.errors import BillingNotConfiguredError
+from billing.invoices import Notify, mark_paid
+from billing.models import Invoice, StripeEvent
+from billing.money import to_cents
+from billing.repository import (
+    BillingAccountRepository,
+    GlobalBillingRepository,
+    GlobalStripeEventRepository,
+    InvoiceRepository,
+)
+from infra import jobs
+from infra.logging import get_logger
+from infra.stripe import CheckoutSession, StripeGateway
+from tenancy import audit
+from tenancy.authz import system_context
+from tenancy.context import Actor, TenantContext
+from tenancy.orgs import get_org
+
+log = get_logger(__name__)
+
+HANDLE_ACTOR = "billing.handle_stripe_event"
+STRIPE_ACTOR = Actor("system", "stripe")
+
+
+class InvoiceMirrorMismatch(RuntimeError):
+    """Stripe's finalized total differs from ours: never let that pass silently."""
+
+
+def _gateway(gateway: StripeGateway | None) -> StripeGateway:
+    if gateway is None:
+        raise BillingNotConfiguredError("Payments are not collected on this deployment")
+    return gateway
+
+
+async def ensure_customer(
+    session: AsyncSession, context: TenantContext, gateway: StripeGateway
+) -> str:
+    """The org's Stripe customer, created on first use (idempotent on the org id)."""
+    account = await BillingAccountRepository(session, context).get_or_create()
+    if account.stripe_customer_id:
+        return account.stripe_customer_id
+    org = await get_org(session, context)
+    account.stripe_customer_id = await gateway.create_customer(org.id, org.name, None)
+    account.updated_at = datetime.now(UTC)
+    await session.flush()
+    await audit.record(
+        session, context, "billing.customer_created", "org", org.id,
+        stripe_customer_id=account.stripe_customer_id,
+    )  # fmt: skip
+    return account.stripe_customer_id
+
+
+async def checkout(
+    session: AsyncSession,
+    context: TenantContext,
+    gateway: StripeGateway | None,
+    *,
+    success_url: str,
+    cancel_url: str,
+) -> CheckoutSession:
+    """A Checkout Session (setup mode) where the org saves a payment method."""
+    stripe = _gateway(gateway)
+    customer = await ensure_customer(session, context, stripe)
+    return await stripe.checkout_setup_session(customer, context.org_id, success_url, cancel_url)
+
+
+async def portal(
+    session: AsyncSession,
+    context: TenantContext,
+    gateway: StripeGateway | None,
+    *,
+    return_url: str,
+) -> str:
+    """A Customer Portal session URL."""
+    stripe = _gateway(gateway)
+    customer = await ensure_customer(session, context, stripe)
+    return await stripe.portal_session(customer, return_url)
+
+
+async def sync_invoice(
+    session: AsyncSession, context: TenantContext, gateway: StripeGateway, invoice_id: str
+) -> str | None:
+    """Bring Stripe in line with one of our invoices; returns Stripe's status (None: skipped)."""
+    repo = InvoiceRepository(session, context)
+    invoice = await repo.get(invoice_id, for_update=True)
+    if invoice is None or invoice.total <= 0 or invoice.status == "void":
+        return None
+    if invoice.status == "paid":
+        if invoice.stripe_invoice_id and invoice.stripe_status == "open":
+            invoice.stripe_status = (
+                await gateway.pay_out_of_band(invoice.stripe_invoice_id)
+            ).status
+            await session.flush()
+        return invoice.stripe_status
+    customer = await ensure_customer(session, context, gateway)
+    if invoice.stripe_invoice_id is None:
+        created = await gateway.create_invoice(
+            customer,
+            key=f"tg-invoice-{invoice.id}",
+            description=_description(invoice),
+            metadata={"tollgate_invoice_id": invoice.id, "tollgate_org_id": context.org_id},
+        )
+        invoice.stripe_invoice_id, invoice.stripe_status = created.id, created.status
+        await session.flush()
+    stripe_id = invoice.stripe_invoice_id
+    current = await gateway.invoice(stripe_id)
+    if current.status == "draft":
+        present = await gateway.invoice_item_keys(stripe_id)
+        period = (int(invoice.period_start.timestamp()), int(invoice.period_end.timestamp()))
+        for line in await repo.lines(invoice.id):
+            if line.id in present:
+                continue
+            await gateway.add_invoice_item(
+                customer,
+                stripe_id,
+                key=f"tg-line-{line.id}",
+                amount_cents=to_cents(line.amount),
+                description=line.description,
+                period=period,
+                metadata={
+                    "tollgate_line_id": line.id,
+                    "tollgate_invoice_id": invoice.id,
+                    "kind": line.kind,
+                    "category": line.category or "",
+                    "quantity": f"{line.quantity.normalize():f}",
+                    "unit_price": f"{line.unit_price.normalize():f}",
+                },
+            )
+        current = await gateway.finalize_invoice(stripe_id)
+    if current.total != to_cents(invoice.total):
+        raise InvoiceMirrorMismatch(
+            f"Stripe invoice {stripe_id} totals {current.total} cents, ours {invoice.total}"
+        )
+    invoice.stripe_status = current.status
+    await session.flush()
+    return current.status
+
+
+def _description(invoice: Invoice) -> str:
+    start, end = invoice.period_start.date().isoformat(), invoice.period_end.date().isoformat()
+    return f"Tollgate usage {start} to {end} (invoice {invoice.id})"
+
+
+async def receive_event(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """Store a verified event once; a new one gets a handling job after commit."""
+    stored = StripeEvent(
+        id=str(event["id"]),
+        type=str(event.get("type", "")),
+        created=datetime.fromtimestamp(int(event.get("created", 0)), UTC),
+        payload=event,
+    )
+    new = await GlobalStripeEventRepository(session).add_if_new(stored)
+    if new:
+        jobs.enqueue(session, HANDLE_ACTOR, stored.id)
+    return new
+
+
+async def _org_of(session: AsyncSession, obj: dict[str, Any]) -> str | None:
+    """The org an event's object belongs to: by our customer mapping, else our metadata."""
+    customer = obj.get("customer")
+    globals_ = GlobalBillingRepository(session)
+    by_customer = (
+        await globals_.org_by_stripe_customer(customer) if isinstance(customer, str) else None
+    )
+    if by_customer:
+        return by_customer
+    metadata = obj.get("metadata") or {}
+    org_id = metadata.get("tollgate_org_id") or obj.get("client_reference_id")
+    if isinstance(org_id, str) and org_id and customer is None:
+        return org_id
+    return None
+
+
+async def handle_event(
+    session: AsyncSession,
+    event_id: str,
+    *,
+    gateway: StripeGateway | None,
+    now: datetime | None = None,
+    notify: Notify | None = None,
+) -> str:
+    """Apply one stored event (once); returns what was done."""
+    now = now or datetime.now(UTC)
+    events = GlobalStripeEventRepository(session)
+    event = await events.get(event_id, for_update=True)
+    if event is None:
+        return "unknown event"
+    if event.processed_at is not None:
+        return event.result or "already processed"
+    obj = (event.payload.get("data") or {}).get("object") or {}
+    org_id = await _org_of(session, obj)
+    if org_id is None:
+        result = "ignored: no org"
+    else:
+        context = await system_context(session, org_id, STRIPE_ACTOR)
+        result = await _dispatch(session, context, event, obj, gateway, now, notify)
+    event.processed_at = now
+    event.result = result[:200]
+    await session.flush()
+    log.info("stripe.event_handled", event_id=event.id, type=event.type, result=result)
+    return result
+
+
+async def _dispatch(
+    session: AsyncSession,
+    context: TenantContext,
+    event: StripeEvent,
+    obj: dict[str, Any],
+    gateway: StripeGateway | None,
+    now: datetime,
+    notify: Notify | None,
+) -> str:
+    kind = event.type
+    if kind in ("invoice.paid", "invoice.payment_succeeded"):
+        invoice = await _our_invoice(session, context, obj)
+        if invoice is None:
+            return "ignored: not our invoice"
+        invoice.stripe_status = "paid"
+        was = invoice.status
+        await mark_paid(session, context, invoice.id, now=now, notify=notify)
+        return "paid" if was != "paid" else "already paid"
+    if kind == "invoice.payment_failed":
+        invoice = await _our_invoice(session, context, obj)
+        if invoice is None:
+            return "ignored: not our invoice"
+        changed = await dunning.payment_failed(session, context, invoice, now=now, notify=notify)
+        return "past_due" if changed else f"ignored: invoice {invoice.status}"
+    if kind == "checkout.session.completed":
+        if obj.get("mode") != "setup" or not isinstance(obj.get("setup_intent"), str):
+            return "ignored: not a setup session"
+        if gateway is None:
+            return "ignored: stripe not configured"
+        intent = await gateway.setup_intent(obj["setup_intent"])
+        if intent.status != "succeeded" or not intent.payment_method:
+            return f"ignored: setup {intent.status}"
+        return await _payment_method(session, context, intent.payment_method, event, gateway)
+    if kind == "setup_intent.succeeded":
+        payment_method = obj.get("payment_method")
+        if not isinstance(payment_method, str):
+            return "ignored: no payment method"
+        return await _payment_method(session, context, payment_method, event, gateway)
+    if kind == "payment_method.attached":
+        return await _payment_method(session, context, str(obj.get("id")), event, gateway)
+    return "ignored: unhandled type"
+
+
+async def _our_invoice(
+    session: AsyncSession, context: TenantContext, obj: dict[str, Any]
+) -> Invoice | None:
+    repo = InvoiceRepository(session, context)
+    ours = (obj.get("metadata") or {}).get("tollgate_invoice_id")
+    invoice = await repo.get(ours, for_update=True) if isinstance(ours, str) else None
+    if invoice is None and isinstance(obj.get("id"), str):
+        invoice = await repo.by_stripe_id(obj["id"])
+    if invoice is not None and invoice.stripe_invoice_id is None and isinstance(obj.get("id"), str):
+        invoice.stripe_invoice_id = obj["id"]
+    return invoice
+
+
+async def _payment_method(
+    session: AsyncSession,
+    context: TenantContext,
+    payment_method: str,
+    event: StripeEvent,
+    gateway: StripeGateway | None,
+) -> str:
+    """Record the org's payment method, unless a newer event already recorded another."""
+    account = await BillingAccountRepository(session, context).get_or_create()
+    if account.payment_method_at is not None and account.payment_method_at > event.created:
+        return "ignored: older than the payment method on file"
+    if account.payment_method_id == payment_method:
+        return "payment method already on file"
+    account.payment_method_id = payment_method
+    account.payment_method_at = event.created
+    account.updated_at = datetime.now(UTC)
+    await session.flush()
+    if gateway is not None and account.stripe_customer_id:
+        await gateway.set_default_payment_method(account.stripe_customer_id, payment_method)
+    await audit.record(
+        session, context, "billing.payment_method_added", "org", context.org_id,
+        payment_method=payment_method,
+    )  # fmt: skip
+    return "payment method recorded"

@@ -1,0 +1,263 @@
+"""Subscriptions, plan changes, spend caps and operator overrides.
+
+Upgrades take effect at once (the rating prorates the base fee for the rest of the period and
+grants the new plan's included units for the whole period); downgrades wait for the period end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.entitlements import Entitlements
+from billing.errors import PaymentMethodRequiredError, UnknownPlanError
+from billing.models import OrgOverrides, PlanChange, Subscription
+from billing.plans import PlanCode, period_at
+from billing.quotas.base import Category, RateLimit, hour_start
+from billing.repository import BillingAccountRepository, PlanRepository, SubscriptionRepository
+from infra import jobs
+from infra.errors import NotFoundError, ValidationError
+from infra.ids import new_id
+from tenancy import audit
+from tenancy.context import TenantContext
+from tenancy.orgs import get_org
+
+UPGRADE = "upgrade"
+DOWNGRADE = "downgrade"
+
+
+async def current_subscription(
+    session: AsyncSession, context: TenantContext, now: datetime | None = None
+) -> Subscription:
+    """The org's subscription; an org without one is on Free, anchored at its creation."""
+    repo = SubscriptionRepository(session, context)
+    subscription = await repo.get()
+    if subscription is not None:
+        return subscription
+    org = await get_org(session, context)
+    found = await PlanRepository(session).current_by_code(PlanCode.FREE)
+    if found is None:
+        raise NotFoundError("The plan catalog has no free plan")
+    # Periods start on a whole UTC hour, so each hour of the ledger lies in exactly one period
+    # (rebuilding the period counters from usage_hourly must not miss the org's first hour).
+    anchor = hour_start(org.created_at)
+    period = period_at(anchor, max(now or datetime.now(UTC), anchor))
+    subscription = Subscription(
+        plan_id=found[0],
+        status="active",
+        anchor=anchor,
+        current_period_start=period.start,
+        current_period_end=period.end,
+    )
+    await repo.add(subscription)
+    return subscription
+
+
+async def entitlements(session: AsyncSession, context: TenantContext) -> Entitlements:
+    """The org's plan version, overrides, status, anchor and spend cap."""
+    subscription = await current_subscription(session, context)
+    plan = await PlanRepository(session).by_id(subscription.plan_id)
+    overrides = await SubscriptionRepository(session, context).overrides()
+    included: dict[Category, int] = {}
+    rates: dict[Category, RateLimit] = {}
+    if overrides is not None:
+        included = {Category(k): int(v) for k, v in overrides.included.items()}
+        rates = {
+            Category(k): RateLimit(rate=float(v["rate"]), burst=int(v["burst"]))
+            for k, v in overrides.rate_limits.items()
+        }
+    return Entitlements(
+        org_id=context.org_id,
+        plan_id=subscription.plan_id,
+        plan=plan,
+        status=subscription.status,
+        anchor=subscription.anchor,
+        spend_cap=subscription.spend_cap,
+        included_overrides=MappingProxyType(included),
+        rate_overrides=MappingProxyType(rates),
+    )
+
+
+def _spend_cap(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        cap = Decimal(value)
+    except ArithmeticError:
+        raise ValidationError(
+            'spend_cap: a decimal amount like "25.00"', field="spend_cap"
+        ) from None
+    if not cap.is_finite() or cap < 0 or cap != cap.quantize(Decimal("0.01")):
+        raise ValidationError("spend_cap: a non-negative amount in cents", field="spend_cap")
+    return cap
+
+
+async def change_subscription(
+    session: AsyncSession,
+    context: TenantContext,
+    plan_code: str,
+    spend_cap: str | None,
+    on_change: jobs.AfterCommit | None = None,
+    *,
+    payment_method_required: bool = False,
+    now: datetime | None = None,
+) -> Subscription:
+    """Move to a plan and set the spend cap; audited.
+
+    A pricier plan applies at once; a cheaper one is scheduled for the period end; asking for
+    the current plan cancels a scheduled change. With `payment_method_required` (Stripe
+    collects payments), a paid plan needs a payment method on file.
+    """
+    now = now or datetime.now(UTC)
+    try:
+        code = PlanCode(plan_code)
+    except ValueError:
+        raise UnknownPlanError(f"plan: one of {', '.join(PlanCode)}", field="plan") from None
+    cap = _spend_cap(spend_cap)
+    plans = PlanRepository(session)
+    found = await plans.current_by_code(code)
+    if found is None:
+        raise UnknownPlanError(f"plan {plan_code} is not offered", field="plan")
+    target_id, target = found
+    await current_subscription(session, context, now)
+    repo = SubscriptionRepository(session, context)
+    subscription = await repo.get(for_update=True)
+    assert subscription is not None  # noqa: S101 (created just above)
+    current = await plans.by_id(subscription.plan_id)
+    before = {
+        "plan_id": subscription.plan_id,
+        "scheduled_plan_id": subscription.scheduled_plan_id,
+        "spend_cap": str(subscription.spend_cap),
+    }
+    if target_id == subscription.plan_id:
+        subscription.scheduled_plan_id = None
+    elif target.code == current.code or target.price > current.price:
+        if payment_method_required and target.price > 0:
+            account = await BillingAccountRepository(session, context).get()
+            if account is None or account.payment_method_id is None:
+                raise PaymentMethodRequiredError(
+                    f"Add a payment method before moving to {target.name}",
+                    checkout=f"/v1/orgs/{context.org_id}/billing/checkout",
+                )
+        await repo.add_change(
+            PlanChange(
+                id=new_id("pch"),
+                kind=UPGRADE,
+                at=now,
+                from_plan_id=subscription.plan_id,
+                to_plan_id=target_id,
+            )
+        )
+        subscription.plan_id = target_id
+        subscription.scheduled_plan_id = None
+    else:
+        subscription.scheduled_plan_id = target_id
+    subscription.spend_cap = cap
+    subscription.updated_at = now
+    await session.flush()
+    after = {
+        "plan_id": subscription.plan_id,
+        "scheduled_plan_id": subscription.scheduled_plan_id,
+        "spend_cap": str(cap),
+    }
+    if after != before:
+        await audit.record(
+            session,
+            context,
+            "subscription.changed",
+            "subscription",
+            context.org_id,
+            before=before,
+            after=after,
+        )
+        if on_change is not None:
+            jobs.after_commit(session, on_change)
+    return subscription
+
+
+async def cancel_scheduled_change(
+    session: AsyncSession, context: TenantContext, now: datetime | None = None
+) -> Subscription:
+    """Drop a downgrade waiting for the period end (nothing to do if none); audited."""
+    await current_subscription(session, context, now)
+    subscription = await SubscriptionRepository(session, context).get(for_update=True)
+    assert subscription is not None  # noqa: S101 (created just above)
+    if subscription.scheduled_plan_id is not None:
+        canceled = subscription.scheduled_plan_id
+        subscription.scheduled_plan_id = None
+        subscription.updated_at = now or datetime.now(UTC)
+        await session.flush()
+        await audit.record(
+            session,
+            context,
+            "subscription.scheduled_change_canceled",
+            "subscription",
+            context.org_id,
+            plan_id=canceled,
+        )
+    return subscription
+
+
+def plan_id_at(changes: Sequence[PlanChange], current_plan_id: str, at: datetime) -> str:
+    """The plan in effect at instant `at`, given every change after it (oldest first) and the
+    plan in effect now: a change at exactly `at` is already in effect."""
+    for change in changes:
+        if change.at > at:
+            return change.from_plan_id
+    return current_plan_id
+
+
+def _check_overrides(included: dict[str, Any], rate_limits: dict[str, Any]) -> None:
+    for name, value in included.items():
+        if name not in Category.__members__.values() or not isinstance(value, int) or value < 0:
+            raise ValidationError(f"included.{name}: a category and a whole number of units")
+    for name, value in rate_limits.items():
+        if name not in Category.__members__.values():
+            raise ValidationError(f"rate_limits.{name}: not a category")
+        try:
+            RateLimit(rate=float(value["rate"]), burst=int(value["burst"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"rate_limits.{name}: {exc}") from None
+
+
+async def get_overrides(session: AsyncSession, context: TenantContext) -> OrgOverrides:
+    """The org's overrides (empty when none were set)."""
+    found = await SubscriptionRepository(session, context).overrides()
+    return found or OrgOverrides(org_id=context.org_id, included={}, rate_limits={})
+
+
+async def set_overrides(
+    session: AsyncSession,
+    context: TenantContext,
+    included: dict[str, Any],
+    rate_limits: dict[str, Any],
+    on_change: jobs.AfterCommit | None = None,
+) -> OrgOverrides:
+    """Replace the org's overrides; audited as the operator."""
+    _check_overrides(included, rate_limits)
+    await get_org(session, context)
+    repo = SubscriptionRepository(session, context)
+    overrides = await repo.overrides() or OrgOverrides(org_id=context.org_id)
+    overrides.included = dict(included)
+    overrides.rate_limits = {
+        k: {"rate": float(v["rate"]), "burst": int(v["burst"])} for k, v in rate_limits.items()
+    }
+    overrides.updated_at = datetime.now(UTC)
+    await repo.save_overrides(overrides)
+    if on_change is not None:
+        jobs.after_commit(session, on_change)
+    await audit.record(
+        session,
+        context,
+        "overrides.updated",
+        "org",
+        context.org_id,
+        included=overrides.included,
+        rate_limits=overrides.rate_limits,
+    )
+    return overrides

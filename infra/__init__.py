@@ -1,0 +1,1 @@
+"""Settings, database, Redis, HTTP client, adapters to outside systems and local launchers."""

@@ -1,0 +1,1 @@
+"""Launchers for the local stores used in development and tests."""

@@ -1,0 +1,1 @@
+"""Decoders, unit counting, tenant label injection, routing to stores and query isolation."""

@@ -1,0 +1,1 @@
+"""Pure decoders for ingested telemetry: decompression, unit counting and conversion to samples."""

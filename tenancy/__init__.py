@@ -1,0 +1,1 @@
+"""Users, orgs, projects, keys, sessions, SSO, audit log and the tenant-scoping kernel."""

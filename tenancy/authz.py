@@ -1,0 +1,217 @@
+"""Authentication and authorization: the only code that creates a TenantContext."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra.errors import NotFoundError, PermissionDeniedError, UnauthenticatedError
+from infra.ids import looks_like_id
+from tenancy import keys
+from tenancy.context import _SEAL, Actor, OrgId, TenantContext
+from tenancy.errors import CsrfError
+from tenancy.key_lookup import KeyLookup
+from tenancy.repository import GlobalOrgRepository, KeyRecord, UserRepository
+from tenancy.roles import Permission, Role, Scope, role_allows, scopes_allow
+from tenancy.scoping import bind_tenant, bind_user
+
+
+@dataclass(frozen=True)
+class UserPrincipal:
+    """A user authenticated by a session token."""
+
+    user_id: str
+    email: str
+    name: str
+    session_id: str
+    csrf_hash: bytes
+    via_cookie: bool
+
+
+@dataclass(frozen=True)
+class KeyPrincipal:
+    """A caller authenticated by an org or project API key."""
+
+    key: KeyRecord
+
+
+Principal = UserPrincipal | KeyPrincipal
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
+
+
+def looks_like_org_ref(ref: str) -> bool:
+    """An org id or a slug by shape, so anything else is a 404 without a query (a NUL byte
+    would otherwise reach PostgreSQL and fail the request with a 500)."""
+    return looks_like_id(ref, "org") or _SLUG.fullmatch(ref) is not None
+
+
+def _context(
+    org_id: str, actor: Actor, role: Role | None, scopes: frozenset[Scope]
+) -> TenantContext:
+    return TenantContext(OrgId(org_id), actor, role, scopes, seal=_SEAL)
+
+
+async def authenticate(
+    session: AsyncSession,
+    token: str,
+    *,
+    via_cookie: bool,
+    key_lookup: KeyLookup,
+    now: datetime | None = None,
+) -> Principal:
+    """Resolve a bearer token, session cookie or API key to a principal, or refuse with 401."""
+    now = now or datetime.now(UTC)
+    kind = keys.parse_kind(token)
+    if kind is keys.KeyKind.SESSION:
+        found = await UserRepository(session).session_by_hash(keys.digest(token))
+        if found is None:
+            raise UnauthenticatedError("Unknown or expired session")
+        user_session, user = found
+        if user_session.revoked_at is not None or user_session.expires_at <= now:
+            raise UnauthenticatedError("Unknown or expired session")
+        await bind_user(session, user.id)
+        return UserPrincipal(
+            user.id, user.email, user.name, user_session.id, user_session.csrf_hash, via_cookie
+        )
+    if kind in (keys.KeyKind.ORG, keys.KeyKind.PROJECT) and not via_cookie:
+        record = await key_lookup.find(token, now=now)
+        if record is None:
+            raise UnauthenticatedError("Unknown, expired or revoked API key")
+        key_lookup.record_use(record.id, now)
+        return KeyPrincipal(record)
+    raise UnauthenticatedError("Malformed credentials")
+
+
+def check_csrf(principal: Principal, method: str, header_token: str | None) -> None:
+    """Cookie sessions must echo their CSRF token on every unsafe method."""
+    if not isinstance(principal, UserPrincipal) or not principal.via_cookie:
+        return
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if not header_token or not hmac.compare_digest(keys.digest(header_token), principal.csrf_hash):
+        raise CsrfError("Send the X-CSRF-Token header with the token from login")
+
+
+def actor_of(principal: Principal, ip: str | None) -> Actor:
+    """The audit actor for a principal."""
+    if isinstance(principal, UserPrincipal):
+        return Actor("user", principal.user_id, ip)
+    return Actor("api_key", principal.key.id, ip)
+
+
+async def authenticate_ingest(
+    key_lookup: KeyLookup, token: str | None, project_id: str, scope: Scope, now: datetime
+) -> KeyRecord:
+    """The key of a data-plane request: a project key of this project, or an org key of its org,
+    holding the signal's scope. 401 without a usable key; 404 when the key can't see the project;
+    403 without the scope. Costs no database round trip in the steady state."""
+    if not token:
+        raise UnauthenticatedError(
+            "Send the project key as Authorization: Bearer <key> or X-API-Key",
+            headers={"WWW-Authenticate": 'Bearer realm="tollgate"'},
+        )
+    record = await key_lookup.find(token, now=now)
+    if record is None or record.kind not in ("project", "org"):
+        raise UnauthenticatedError("Unknown, expired or revoked API key")
+    if record.kind == "project":
+        if record.project_id != project_id:
+            raise NotFoundError("Project not found")
+    elif not looks_like_id(project_id, "prj") or (
+        await key_lookup.project_org(project_id) != record.org_id
+    ):
+        raise NotFoundError("Project not found")
+    if scope.value not in record.scopes:
+        raise PermissionDeniedError(f"This key lacks the {scope.value} scope")
+    key_lookup.record_use(record.id, now)
+    return record
+
+
+async def org_context(
+    session: AsyncSession,
+    principal: Principal,
+    org_ref: str,
+    permission: Permission,
+    ip: str | None,
+) -> TenantContext:
+    """The context for acting on an org (by id or slug); 404 when not a member, 403 when the
+    role or key scope does not allow the permission."""
+    if not looks_like_org_ref(org_ref):
+        raise NotFoundError("Organization not found")
+    if isinstance(principal, UserPrincipal):
+        found = await GlobalOrgRepository(session).membership(principal.user_id, org_ref)
+        if found is None:
+            raise NotFoundError("Organization not found")
+        org, membership = found
+        role = Role(membership.role)
+        if not role_allows(role, permission):
+            raise PermissionDeniedError(f"Your role ({role}) does not allow {permission}")
+        context = _context(org.id, actor_of(principal, ip), role, frozenset())
+    else:
+        key = principal.key
+        if org_ref != key.org_id:
+            found_slug = await GlobalOrgRepository(session).org_by_slug(org_ref)
+            if found_slug is None or found_slug[0] != key.org_id:
+                raise NotFoundError("Organization not found")
+        if key.kind != "org":
+            raise PermissionDeniedError("Project keys cannot use the control-plane API")
+        scopes = frozenset(Scope(s) for s in key.scopes)
+        if not scopes_allow(scopes, permission):
+            raise PermissionDeniedError(f"This key's scopes do not allow {permission}")
+        context = _context(key.org_id, actor_of(principal, ip), None, scopes)
+    await bind_tenant(session, context)
+    return context
+
+
+async def project_context(
+    session: AsyncSession,
+    principal: Principal,
+    project_id: str,
+    permission: Permission,
+    ip: str | None,
+) -> TenantContext:
+    """The context for acting on a project; 404 unless the caller can see its org."""
+    if not looks_like_id(project_id, "prj"):
+        raise NotFoundError("Project not found")
+    org_id = await GlobalOrgRepository(session).project_org(project_id)
+    if org_id is None:
+        raise NotFoundError("Project not found")
+    try:
+        return await org_context(session, principal, org_id, permission, ip)
+    except NotFoundError:
+        raise NotFoundError("Project not found") from None
+
+
+async def new_org_context(
+    session: AsyncSession, user_id: str, org_id: str, ip: str | None
+) -> TenantContext:
+    """The context in which a user creates an org they will own."""
+    context = _context(org_id, Actor("user", user_id, ip), Role.OWNER, frozenset())
+    await bind_tenant(session, context)
+    return context
+
+
+async def operator_context(session: AsyncSession, org_ref: str, ip: str | None) -> TenantContext:
+    """The context of the operator (already authenticated by the admin token) acting on an org."""
+    if not looks_like_org_ref(org_ref):
+        raise NotFoundError("Organization not found")
+    found = await GlobalOrgRepository(session).org_by_ref(org_ref)
+    if found is None:
+        raise NotFoundError("Organization not found")
+    context = _context(found[0], Actor("operator", "operator", ip), None, frozenset(Scope))
+    await bind_tenant(session, context)
+    return context
+
+
+async def system_context(session: AsyncSession, org_id: str, actor: Actor) -> TenantContext:
+    """A context for trusted internal paths: workers, the operator, SSO and invite acceptance."""
+    if actor.type not in ("system", "operator", "user"):
+        raise ValueError("system contexts act as the system, the operator or a verified user")
+    context = _context(org_id, actor, None, frozenset(Scope))
+    await bind_tenant(session, context)
+    return context

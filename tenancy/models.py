@@ -1,0 +1,177 @@
+"""Tenancy tables. Classes marked TenantOwned carry org_id and are scoped automatically."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from infra.db import Base
+
+Timestamp = DateTime(timezone=True)
+
+
+class TenantOwned:
+    """Mixin of tables whose rows belong to one org; the session backstop filters them."""
+
+    __tenant_owned__: ClassVar[bool] = True
+    org_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
+
+
+class User(Base):
+    """A person, across every org they belong to."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class Org(Base):
+    """An organization: the tenant."""
+
+    __tablename__ = "orgs"
+    __tenant_root__: ClassVar[bool] = True
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class Membership(TenantOwned, Base):
+    """A user's role in an org."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (Index("ix_memberships_org_id", "org_id"),)
+
+    org_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class Project(TenantOwned, Base):
+    """A project of an org: the unit of ingestion endpoints and keys."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class ApiKey(TenantOwned, Base):
+    """A project key (tgp_) or org admin key (tgo_); only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    previous_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    previous_valid_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    rate_limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class UserSession(Base):
+    """A login session; the token's SHA-256 is stored, with a CSRF secret for cookie use."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    csrf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Invite(TenantOwned, Base):
+    """A single-use, expiring invitation to join an org with a role."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    accepted_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class SsoConnection(TenantOwned, Base):
+    """An org's OIDC identity provider; the client secret is encrypted at rest."""
+
+    __tablename__ = "sso_connections"
+    __table_args__ = (UniqueConstraint("org_id", name="uq_sso_connections_org"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    discovery_url: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(300))
+    client_secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    domains: Mapped[list[str]] = mapped_column(ARRAY(String(253)))
+    enforce: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    default_role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class AuditEvent(TenantOwned, Base):
+    """One mutation of tenant state: who did what to which thing, from where, when."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_id_id", "org_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

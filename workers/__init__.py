@@ -1,0 +1,1 @@
+"""Dramatiq broker, the actor decorator, actors and the periodic scheduler."""

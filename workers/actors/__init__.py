@@ -1,0 +1,1 @@
+"""Actor modules, one per domain; `workers.main` imports them all."""

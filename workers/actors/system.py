@@ -1,0 +1,29 @@
+"""Actors that keep the worker fleet observable."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra.redis import create_redis
+from infra.settings import get_settings
+from workers.actor import actor
+
+HEARTBEAT_KEY = "tg:worker:heartbeat"
+
+
+@actor("system.heartbeat", max_retries=0, time_limit=10_000)
+async def heartbeat(session: AsyncSession, enqueued_at: float) -> None:
+    """Record that a worker took a scheduled message, and how long it waited in the queue."""
+    await session.execute(text("SELECT 1"))
+    now = time.time()
+    client = create_redis(get_settings())
+    try:
+        await client.hset(
+            HEARTBEAT_KEY,
+            mapping={"enqueued_at": enqueued_at, "processed_at": now, "lag": now - enqueued_at},
+        )
+    finally:
+        await client.aclose()

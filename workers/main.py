@@ -1,0 +1,8 @@
+"""Entry module for `dramatiq`: the broker and every actor module."""
+
+from __future__ import annotations
+
+from workers.actors import billing, metering, system, tenancy
+from workers.broker import broker
+
+__all__ = ["billing", "broker", "metering", "system", "tenancy"]

@@ -21,7 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DB = f"tollgate_test_{WORKER}"
+# TOLLGATE_TEST_SLOT lets several checkouts on one machine run the suite at once without sharing
+# a database or a Redis db; CI leaves it unset.
+SLOT = int(os.environ.get("TOLLGATE_TEST_SLOT", "0"))
+TEST_DB = f"tollgate_test_{WORKER}" if SLOT == 0 else f"tollgate_test_s{SLOT}_{WORKER}"
+REDIS_DB = 1 + (SLOT * 2 + WORKER) % 15
 SESSION_DIR = Path(tempfile.mkdtemp(prefix=f"tollgate-test-w{WORKER}-"))
 
 
@@ -40,7 +44,7 @@ os.environ.update(
         "TOLLGATE_ENV": "test",
         "DATABASE_URL": f"postgresql+asyncpg://tollgate_app:tollgate_app@127.0.0.1:5432/{TEST_DB}",
         "DATABASE_ADMIN_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}",
-        "REDIS_URL": f"redis://127.0.0.1:6379/{1 + WORKER % 15}",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "TOLLGATE_DATA_DIR": str(SESSION_DIR),
         "TOLLGATE_ADMIN_TOKEN": "tga_test_operator_token",
         "TOLLGATE_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",

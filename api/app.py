@@ -17,7 +17,10 @@ from api.auth import provide_principal
 from api.deps import close_abandoned_sessions, provide_db_session, provide_resources
 from api.errors import EXCEPTION_HANDLERS
 from api.gateway.ingest import MetricsIngestController
+from api.gateway.ingest_documents import LogsIngestController
+from api.gateway.logs import LogsController
 from api.gateway.query import prometheus_label_values, prometheus_read
+from api.gateway.traces import TracesController
 from api.middleware import RequestIdMiddleware, before_send
 from api.observability import MetricsController, prometheus_config
 from api.resources import Resources
@@ -101,6 +104,9 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             StripeWebhookController,
             AdminInvoiceController,
             MetricsIngestController,
+            LogsIngestController,
+            LogsController,
+            TracesController,
             prometheus_read,
             prometheus_label_values,
         ],

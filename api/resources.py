@@ -17,6 +17,8 @@ from infra.oidc import OidcClient
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.stripe import StripeGateway
+from telemetry.search.backend import open_telemetry_store
+from telemetry.stores import TelemetryStore
 from tenancy.key_lookup import KeyLookup
 from tenancy.throttle import LoginThrottle
 
@@ -38,6 +40,7 @@ class Resources:
     secret_box: SecretBox = field(init=False)
     oidc: OidcClient = field(init=False)
     stripe: StripeGateway | None = field(init=False)
+    telemetry: TelemetryStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_lookup = KeyLookup(
@@ -49,6 +52,7 @@ class Resources:
         self.secret_box = load_secret_box(self.settings)  # prod refuses to start without a key
         self.oidc = OidcClient(self.http, require_https=self.settings.env == "prod")
         self.stripe = StripeGateway.from_settings(self.settings)  # None: no collection
+        self.telemetry = open_telemetry_store(self.settings, self.session_factory)
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -66,6 +70,7 @@ class Resources:
         """Release what this process opened."""
         if self.stripe is not None:
             await self.stripe.close()
+        await self.telemetry.close()
         if not self.owned:
             return
         await self.http.aclose()

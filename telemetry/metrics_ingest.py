@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import msgspec
 
 from telemetry.decode.compression import decompress
-from telemetry.decode.errors import DecodeError
+from telemetry.decode.errors import not_utf8
 from telemetry.decode.otlp_metrics import decode_otlp_metrics, export_metrics_response
 from telemetry.decode.prom_text import count_prom_text
 from telemetry.decode.remote_write import count_remote_write
@@ -63,7 +63,7 @@ def prepare_otlp(
     try:
         batch = decode_otlp_metrics(plain, content_type)
     except UnicodeDecodeError as exc:
-        raise _not_utf8(exc) from None
+        raise not_utf8(exc) from None
     answer = export_metrics_response(batch.rejected, batch.rejected_detail, content_type)
     answer_type = "application/json" if "json" in (content_type or "") else "application/x-protobuf"
     return PreparedMetrics(
@@ -83,7 +83,7 @@ def prepare_simple_json(body: bytes, content_encoding: str | None) -> PreparedMe
     try:
         samples = decode_simple_metrics(plain)
     except UnicodeDecodeError as exc:
-        raise _not_utf8(exc) from None
+        raise not_utf8(exc) from None
     answer = msgspec.json.encode({"accepted": len(samples)})
     return PreparedMetrics(
         len(samples),
@@ -94,8 +94,3 @@ def prepare_simple_json(body: bytes, content_encoding: str | None) -> PreparedMe
         answer,
         "application/json",
     )
-
-
-def _not_utf8(exc: UnicodeDecodeError) -> DecodeError:
-    # msgspec raises UnicodeDecodeError, not its DecodeError, for invalid UTF-8 in a string.
-    return DecodeError(f"the JSON body is not valid UTF-8 ({exc.reason})")

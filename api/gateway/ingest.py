@@ -10,10 +10,16 @@ from litestar import Controller, Request, Response, post
 from litestar.params import FromPath
 
 from api.deps import AppResources
-from api.gateway.protocol import INGESTED, key_from, rate_limit_headers, refused
-from billing.quotas.base import Category, Outcome
+from api.gateway.admit import (
+    PayloadProblem,
+    admit_or_refuse,
+    count_accepted,
+    record_invalid,
+    store_failed,
+)
+from api.gateway.protocol import key_from, rate_limit_headers
+from billing.quotas.base import Category
 from infra import victoriametrics as vm
-from infra.errors import AppError, UnavailableError
 from telemetry.decode.errors import PayloadError
 from telemetry.metrics_ingest import (
     PreparedMetrics,
@@ -25,26 +31,6 @@ from telemetry.metrics_ingest import (
 )
 from tenancy.authz import authenticate_ingest
 from tenancy.roles import Scope
-
-STORE_RETRY_AFTER = "2"
-
-
-class PayloadProblem(AppError):
-    """A body the gateway cannot accept (400 malformed, 413 too large, 415 wrong type)."""
-
-    code = "invalid_payload"
-    title = "Invalid payload"
-
-    def __init__(self, error: PayloadError) -> None:
-        super().__init__(error.detail)
-        self.status_code = error.status_code  # type: ignore[misc]
-
-
-class StoreProblem(UnavailableError):
-    """The metrics store failed; nothing was counted as accepted."""
-
-    code = "store_unavailable"
-    title = "Store unavailable"
 
 
 async def _ingest(
@@ -58,36 +44,18 @@ async def _ingest(
     key = await authenticate_ingest(
         resources.key_lookup, key_from(request), project_id, Scope.METRICS_WRITE, now
     )
-    admission_service = resources.admission
     try:
         prepared = prepare(await request.body())
     except PayloadError as exc:
         raise PayloadProblem(exc) from None
-    if prepared.rejected:
-        await admission_service.record_invalid(
-            key.org_id, project_id, key.id, Category.METRICS, prepared.rejected, now
-        )
-        INGESTED.labels("metrics", Outcome.INVALID.value).inc(prepared.rejected)
+    await record_invalid(resources, key, project_id, Category.METRICS, prepared.rejected, now)
     if prepared.points == 0:
         return Response(
             prepared.answer, status_code=ok_status, media_type=prepared.answer_type or "text/plain"
         )
     units = {Category.METRICS: prepared.points}
-    admitted = await admission_service.admit(
-        org_id=key.org_id,
-        project_id=project_id,
-        key_id=key.id,
-        key_limits=key.rate_limits,
-        units=units,
-        at=now,
-    )
-    decision = admitted.decision
-    if not decision.accepted:
-        for refusal in decision.refusals:
-            INGESTED.labels("metrics", refusal.reason.value).inc(prepared.points)
-        raise refused(decision, units)
-    settings = resources.settings
-    write_url = settings.vm_write_url(admitted.entitlements.plan.tier)
+    admitted = await admit_or_refuse(resources, key, project_id, units, now)
+    write_url = resources.settings.vm_write_url(admitted.entitlements.plan.tier)
     labels = vm.tenant_labels(key.org_id, project_id)
     try:
         if prepared.route is Route.REMOTE_WRITE:
@@ -97,26 +65,18 @@ async def _ingest(
                 resources.http, write_url, prepared.body, labels, prepared.content_encoding
             )
     except vm.StoreUnavailableError as exc:
-        await admission_service.refund(admitted.admission)
-        INGESTED.labels("metrics", Outcome.STORE_UNAVAILABLE.value).inc(prepared.points)
-        raise StoreProblem(
-            f"The metrics store is unavailable ({exc}); retry shortly",
-            headers={"Retry-After": STORE_RETRY_AFTER},
-        ) from None
+        raise await store_failed(resources, admitted, "metrics", exc) from None
     except vm.StoreRejectedError as exc:
-        await admission_service.refund(admitted.admission)
-        await admission_service.record_invalid(
-            key.org_id, project_id, key.id, Category.METRICS, prepared.points, now
-        )
+        await resources.admission.refund(admitted.admission)
+        await record_invalid(resources, key, project_id, Category.METRICS, prepared.points, now)
         detail = f"the metrics store refused the payload: {exc.detail}"
         raise PayloadProblem(PayloadError(detail)) from None
-    INGESTED.labels("metrics", Outcome.ACCEPTED.value).inc(prepared.points)
-    headers = rate_limit_headers(decision, units)
+    count_accepted(units)
     return Response(
         prepared.answer,
         status_code=ok_status,
         media_type=prepared.answer_type or "text/plain",
-        headers=headers,
+        headers=rate_limit_headers(admitted.decision, units),
     )
 
 

@@ -27,3 +27,11 @@ class PayloadTooLarge(PayloadError):
     """The body, once decompressed, is larger than the limit."""
 
     status_code = 413
+
+
+def not_utf8(exc: UnicodeDecodeError) -> DecodeError:
+    """The error for a JSON body with invalid UTF-8.
+
+    msgspec raises UnicodeDecodeError, not its DecodeError, for invalid UTF-8 in a string.
+    """
+    return DecodeError(f"the JSON body is not valid UTF-8 ({exc.reason})")

@@ -114,8 +114,10 @@ async def set_overrides(
     assert response.status_code == 200, response.text
 
 
-async def usage(client: httpx.AsyncClient, who: Tenant | Writer) -> dict[str, int]:
-    """Metrics units by outcome, summed over hours, of an org or of one writer's project."""
+async def usage(
+    client: httpx.AsyncClient, who: Tenant | Writer, category: str = "metrics"
+) -> dict[str, int]:
+    """Units of a category by outcome, summed over hours, of an org or of one writer's project."""
     tenant = who.tenant if isinstance(who, Writer) else who
     response = await client.get(
         f"/v1/orgs/{tenant.org_id}/usage",
@@ -125,7 +127,7 @@ async def usage(client: httpx.AsyncClient, who: Tenant | Writer) -> dict[str, in
     assert response.status_code == 200, response.text
     totals: dict[str, int] = defaultdict(int)
     for item in response.json()["items"]:
-        if item["category"] != "metrics":
+        if item["category"] != category:
             continue
         if isinstance(who, Writer) and item["project_id"] != who.project_id:
             continue

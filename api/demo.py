@@ -68,6 +68,11 @@ async def _demo(settings: Settings) -> list[str]:
         """"service_id": "my-api"}'""",
         f"  curl -s {url}/p/{project.id}/prometheus/api/v1/query "
         f"-H 'Authorization: Bearer {key.secret}' --data-urlencode 'query=http_requests_total'",
+        f"  curl -s {url}/p/{project.id}/ingest/logs -H 'Authorization: Bearer {key.secret}' "
+        """-H 'content-type: application/json' -d '{"service_id": "my-api", "level": "ERROR", """
+        """"message": "Database timeout", "attributes": {"user_id": "123"}}'""",
+        f"  curl -s {url}/p/{project.id}/logs/search -H 'Authorization: Bearer {key.secret}' "
+        """-H 'content-type: application/json' -d '{"query": "timeout user_id:123"}'""",
         f"  curl -s {url}/v1/orgs/{org.slug}/usage -H 'Authorization: Bearer {issued.token}'",
         "",
         "OpenTelemetry SDK (OTLP/HTTP):",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ class Job:
     actor: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    delay: timedelta | None = None  # run no sooner than this long after the commit
 
 
 @dataclass
@@ -70,6 +72,13 @@ def _buffer(session: AsyncSession) -> Buffer:
 def enqueue(session: AsyncSession, actor: str, *args: Any, **kwargs: Any) -> None:
     """Queue a job to leave when the session's unit of work commits."""
     _buffer(session).jobs.append(Job(actor, args, kwargs))
+
+
+def enqueue_later(
+    session: AsyncSession, delay: timedelta, actor: str, *args: Any, **kwargs: Any
+) -> None:
+    """Queue a job to leave when the session's unit of work commits, and run `delay` later."""
+    _buffer(session).jobs.append(Job(actor, args, kwargs, delay))
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:

@@ -98,8 +98,14 @@ def dict_of(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 async def delete_series(http: httpx.AsyncClient, read_url: str, matcher: str) -> None:
-    """Delete every series matching the selector on one tier (idempotent)."""
-    response = await http.post(
-        f"{read_url.rstrip('/')}/api/v1/admin/tsdb/delete_series", data={"match[]": matcher}
-    )
-    response.raise_for_status()
+    """Delete every series matching the selector on one tier (idempotent: none left is fine)."""
+    try:
+        response = await http.post(
+            f"{read_url.rstrip('/')}/api/v1/admin/tsdb/delete_series", data={"match[]": matcher}
+        )
+    except httpx.HTTPError as exc:
+        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
+    if response.status_code >= 500:
+        raise StoreUnavailableError(f"metrics store answered {response.status_code}")
+    if response.status_code >= 400:
+        raise StoreRejectedError(response.text.strip()[:500] or f"HTTP {response.status_code}")

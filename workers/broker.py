@@ -8,6 +8,7 @@ from dramatiq.middleware.asyncio import AsyncIO
 
 from infra.jobs import Job
 from infra.settings import get_settings
+from workers.runtime import ReleaseResources
 
 NAMESPACE = "tollgate"
 QUEUES = ("default",)
@@ -17,6 +18,7 @@ def build_broker(redis_url: str) -> RedisBroker:
     """A Redis broker whose actors may be coroutines."""
     broker = RedisBroker(url=redis_url, namespace=NAMESPACE)  # type: ignore[no-untyped-call]
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(ReleaseResources())  # after AsyncIO: closes before the loop stops
     return broker
 
 
@@ -32,7 +34,12 @@ class DramatiqJobSender:
 
     def send(self, job: Job) -> None:
         """Enqueue one job by actor name."""
-        self._broker.get_actor(job.actor).send(*job.args, **job.kwargs)
+        actor = self._broker.get_actor(job.actor)
+        if job.delay is None:
+            actor.send(*job.args, **job.kwargs)
+        else:
+            delay_ms = int(job.delay.total_seconds() * 1000)
+            actor.send_with_options(args=job.args, kwargs=job.kwargs, delay=delay_ms)
 
 
 def queue_depth(target: RedisBroker, queue: str = "default") -> int:

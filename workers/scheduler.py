@@ -34,6 +34,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("metering.flush", 10.0),
     Periodic("billing.close_period", 60.0),
     Periodic("billing.enforce_dunning", 300.0),
+    Periodic("telemetry.drop_expired", 86_400.0),  # once per UTC day, soon after midnight
 )
 
 

@@ -2,33 +2,49 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.http import create_http_client
+from infra import jobs
 from infra.redis import create_redis
-from infra.settings import Tier, get_settings
-from infra.victoriametrics import delete_series, tenant_matcher
+from infra.settings import get_settings
+from telemetry.retention import purge_tenant
 from tenancy.key_lookup import finish_usage_batch, persist_usage
+from workers import runtime
 from workers.actor import actor
 
-
-async def _purge(matcher: str) -> None:
-    settings = get_settings()
-    async with create_http_client(settings.vm_timeout_seconds) as http:
-        for tier in Tier:
-            await delete_series(http, settings.vm_read_url(tier), matcher)
+# A purge runs twice: right after the deletion commits, then once more to catch what was still
+# in flight then (writes accepted under a key cached before the invalidation reached every
+# process; samples and documents the stores had not yet made searchable, which a delete misses).
+SWEEP_AFTER = timedelta(minutes=1)
 
 
-@actor("tenancy.purge_org_telemetry", max_retries=20)
-async def purge_org_telemetry(session: AsyncSession, org_id: str) -> None:
-    """Delete a deleted org's metrics in every tier (retried until every tier answered)."""
-    await _purge(tenant_matcher(org_id))
+@actor("tenancy.purge_org_telemetry", max_retries=20, time_limit=1_800_000)
+async def purge_org_telemetry(session: AsyncSession, org_id: str, final: bool = False) -> None:
+    """Delete a deleted org's logs, spans and metrics in every tier (retried until all answer)."""
+    await purge_tenant(runtime.telemetry_store(), runtime.http_client(), get_settings(), org_id)
+    if not final:
+        jobs.enqueue_later(session, SWEEP_AFTER, "tenancy.purge_org_telemetry", org_id, final=True)
 
 
-@actor("tenancy.purge_project_telemetry", max_retries=20)
-async def purge_project_telemetry(session: AsyncSession, org_id: str, project_id: str) -> None:
-    """Delete a deleted project's metrics in every tier."""
-    await _purge(tenant_matcher(org_id, project_id))
+@actor("tenancy.purge_project_telemetry", max_retries=20, time_limit=1_800_000)
+async def purge_project_telemetry(
+    session: AsyncSession, org_id: str, project_id: str, final: bool = False
+) -> None:
+    """Delete a deleted project's logs, spans and metrics in every tier."""
+    await purge_tenant(
+        runtime.telemetry_store(), runtime.http_client(), get_settings(), org_id, project_id
+    )
+    if not final:
+        jobs.enqueue_later(
+            session,
+            SWEEP_AFTER,
+            "tenancy.purge_project_telemetry",
+            org_id,
+            project_id,
+            final=True,
+        )
 
 
 @actor("tenancy.flush_key_usage", max_retries=3)

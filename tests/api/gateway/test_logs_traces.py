@@ -403,7 +403,7 @@ class TestTraces:
         assert analysis["critical_path"][0]["service"] == "frontend"
         assert set(analysis["self_time_by_service"]) == {"frontend", "checkout", "payments"}
 
-        found = (await client.get(w.path("traces"), params={"status": "error"}, headers=w.auth))
+        found = await client.get(w.path("traces"), params={"status": "error"}, headers=w.auth)
         assert [t["trace_id"] for t in found.json()["items"]] == [trace_id]
         slow = await client.get(w.path("traces"), params={"min_duration_ms": 90}, headers=w.auth)
         assert [t["root_service"] for t in slow.json()["items"]] == ["frontend"]

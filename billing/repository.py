@@ -308,6 +308,16 @@ class GlobalStripeEventRepository:
         )
         return result.first() is not None
 
+    async def unhandled(self, received_before: datetime, limit: int) -> list[str]:
+        """Ids of events stored before `received_before` and never handled, oldest first."""
+        result = await self.session.scalars(
+            select(StripeEvent.id)
+            .where(StripeEvent.processed_at.is_(None), StripeEvent.received_at < received_before)
+            .order_by(StripeEvent.received_at)
+            .limit(limit)
+        )
+        return list(result.all())
+
     async def get(self, event_id: str, *, for_update: bool = False) -> StripeEvent | None:
         """An event by id."""
         query = select(StripeEvent).where(StripeEvent.id == event_id)

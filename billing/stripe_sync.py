@@ -14,7 +14,7 @@ an older payment-method event never overwrites a newer one, so out-of-order deli
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,9 @@ from tenancy.orgs import get_org
 log = get_logger(__name__)
 
 HANDLE_ACTOR = "billing.handle_stripe_event"
+PAYABLE = ("open", "uncollectible", "paid")
+UNHANDLED_AFTER = timedelta(minutes=5)
+MAX_REQUEUE = 500
 STRIPE_ACTOR = Actor("system", "stripe")
 
 
@@ -164,17 +167,38 @@ def _description(invoice: Invoice) -> str:
 
 
 async def receive_event(session: AsyncSession, event: dict[str, Any]) -> bool:
-    """Store a verified event once; a new one gets a handling job after commit."""
+    """Store a verified event once and queue its handling after commit; True if it is new.
+
+    A replay of an event that is stored but not yet handled queues the job again: the job of
+    the first delivery may have been lost after our commit (the handler runs an event once, so
+    a second job is harmless). A replay of a handled event changes nothing.
+    """
     stored = StripeEvent(
         id=str(event["id"]),
         type=str(event.get("type", "")),
         created=datetime.fromtimestamp(int(event.get("created", 0)), UTC),
         payload=event,
     )
-    new = await GlobalStripeEventRepository(session).add_if_new(stored)
+    events = GlobalStripeEventRepository(session)
+    new = await events.add_if_new(stored)
     if new:
         jobs.enqueue(session, HANDLE_ACTOR, stored.id)
-    return new
+        return True
+    existing = await events.get(stored.id)
+    if existing is not None and existing.processed_at is None:
+        jobs.enqueue(session, HANDLE_ACTOR, stored.id)
+    return False
+
+
+async def requeue_unhandled(
+    session: AsyncSession, *, now: datetime, older_than: timedelta = UNHANDLED_AFTER
+) -> int:
+    """Queue the handling of events stored a while ago and never handled (their job was lost
+    between our commit and the queue, and Stripe will not resend an event we answered 202)."""
+    found = await GlobalStripeEventRepository(session).unhandled(now - older_than, MAX_REQUEUE)
+    for event_id in found:
+        jobs.enqueue(session, HANDLE_ACTOR, event_id)
+    return len(found)
 
 
 async def _org_of(session: AsyncSession, obj: dict[str, Any]) -> str | None:
@@ -239,6 +263,10 @@ async def _dispatch(
             return "ignored: not our invoice"
         invoice.stripe_status = "paid"
         was = invoice.status
+        if was not in PAYABLE:
+            # a voided invoice paid in Stripe needs a person (a refund); retrying cannot help
+            log.warning("stripe.paid_invoice_not_payable", invoice_id=invoice.id, status=was)
+            return f"ignored: invoice {was}"
         await mark_paid(session, context, invoice.id, now=now, notify=notify)
         return "paid" if was != "paid" else "already paid"
     if kind == "invoice.payment_failed":

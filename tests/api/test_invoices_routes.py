@@ -160,6 +160,46 @@ class TestPermissions:
         checkout = await client.post(f"/v1/orgs/{tenant.org_id}/billing/checkout", headers=headers)
         assert checkout.status_code == write, checkout.text
 
+    @pytest.mark.parametrize(
+        ("role", "reads", "writes"),
+        [
+            ("owner", True, True),
+            ("admin", True, False),
+            ("billing", True, True),
+            ("member", False, False),
+            ("viewer", False, False),
+        ],
+    )
+    async def test_every_billing_endpoint_follows_the_permission_table(
+        self,
+        client: httpx.AsyncClient,
+        resources: Resources,
+        role: str,
+        reads: bool,
+        writes: bool,
+    ) -> None:
+        tenant, invoice_id = await issued(client, resources, f"perm-{role}")
+        headers = tenant.auth if role == "owner" else await member(client, tenant, role)
+        org = f"/v1/orgs/{tenant.org_id}"
+        for path in ("/invoices", "/invoices/upcoming", f"/invoices/{invoice_id}"):
+            response = await client.get(f"{org}{path}", headers=headers)
+            assert response.status_code == (200 if reads else 403), (path, response.text)
+        # every role reads the subscription; only billing managers change it
+        assert (await client.get(f"{org}/subscription", headers=headers)).status_code == 200
+        for method, path, body, allowed in [
+            ("POST", "/billing/checkout", None, 409),  # permitted, but Stripe is not configured
+            ("POST", "/billing/portal", None, 409),
+            ("DELETE", "/subscription/scheduled-change", None, 204),
+            ("PUT", "/subscription", {"plan": "scale"}, 200),
+        ]:
+            response = await client.request(method, f"{org}{path}", headers=headers, json=body)
+            assert response.status_code == (allowed if writes else 403), (path, response.text)
+            if not writes:
+                assert response.json()["status"] == 403
+        expected_plan = "scale" if writes else "pro"
+        current = await client.get(f"{org}/subscription", headers=tenant.auth)
+        assert current.json()["plan"] == expected_plan
+
     async def test_billing_role_changes_the_plan_and_admin_cannot(
         self, client: httpx.AsyncClient, resources: Resources
     ) -> None:
@@ -213,6 +253,15 @@ class TestIsolation:
             response = await client.request(method, path, headers=as_other, json=body)
             assert response.status_code == 404, (method, path, response.text)
             assert response.headers["content-type"].startswith("application/problem+json")
+        # an org key of the other tenant, even with both billing scopes, fares no better
+        other_key = await org_key(client, other, ["billing:read", "billing:write"])
+        for path in (
+            f"/v1/orgs/{owner.org_id}/invoices/{invoice_id}",
+            f"/v1/orgs/{owner.org_slug}/invoices/{invoice_id}",
+            f"/v1/orgs/{other.org_id}/invoices/{invoice_id}",
+        ):
+            response = await client.get(path, headers={"Authorization": f"Bearer {other_key}"})
+            assert response.status_code == 404, (path, response.text)
         # the operator naming the wrong org does not reach the invoice either
         wrong = await client.post(
             f"/v1/admin/orgs/{other.org_id}/invoices/{invoice_id}/mark-paid", headers=OPERATOR

@@ -28,6 +28,7 @@ from tests.billing.invoicing import all_invoices, close, org_on, put_usage, subs
 from tests.billing.support import org_session
 from tests.support import fake_stripe
 from tests.support.tenants import Tenant, sign_up
+from workers.actor import run_inline
 
 M, L = Category.METRICS, Category.LOGS
 HANDLE = "billing.handle_stripe_event"
@@ -310,7 +311,8 @@ class TestWebhookDoor:
         replay = await deliver(client, event)
         assert (first.status_code, replay.status_code) == (202, 202)
         assert (first.json()["duplicate"], replay.json()["duplicate"]) == (False, True)
-        assert [job.args for job in stripe_on.jobs.named(HANDLE)] == [(event["id"],)]
+        # the replay came before the handling: its job is queued again, and runs as a no-op
+        assert [job.args for job in stripe_on.jobs.named(HANDLE)] == [(event["id"],)] * 2
         await stripe_on.jobs.drain(HANDLE)
         async with unit_of_work(resources.session_factory) as session:
             stored = (
@@ -318,6 +320,51 @@ class TestWebhookDoor:
             ).one()
         assert stored.processed_at is not None
         assert stored.result == "ignored: no org"
+
+    async def test_a_replay_requeues_an_event_whose_job_was_lost(
+        self, client: httpx.AsyncClient, resources: Resources, stripe_on: StripeOn
+    ) -> None:
+        tenant, invoice = await issued(client, resources, stripe_on)
+        await stripe_on.jobs.drain(SYNC)
+        (theirs,) = stripe_on.fake.of_type("invoice")
+        paid = fake_stripe.event(
+            "invoice.paid", stripe_on.fake.set_invoice_status(theirs["id"], "paid")
+        )
+        assert (await deliver(client, paid)).json()["duplicate"] is False
+        stripe_on.jobs.sent.clear()  # stored, but the job never reached the queue
+        # Stripe delivers again (e.g. our answer was lost): the event is handled after all
+        replay = await deliver(client, paid)
+        assert (replay.status_code, replay.json()["duplicate"]) == (202, True)
+        assert [job.args for job in stripe_on.jobs.named(HANDLE)] == [(paid["id"],)]
+        await stripe_on.jobs.drain(HANDLE)
+        assert (await stored_invoice(resources, tenant.org_id, invoice.id)).status == "paid"
+        # once handled, a replay queues nothing
+        assert (await deliver(client, paid)).json()["duplicate"] is True
+        assert stripe_on.jobs.named(HANDLE) == []
+
+    async def test_the_periodic_run_requeues_an_event_whose_job_was_lost(
+        self, client: httpx.AsyncClient, resources: Resources, stripe_on: StripeOn
+    ) -> None:
+        tenant, invoice = await issued(client, resources, stripe_on)
+        await stripe_on.jobs.drain(SYNC)
+        (theirs,) = stripe_on.fake.of_type("invoice")
+        paid = fake_stripe.event(
+            "invoice.paid", stripe_on.fake.set_invoice_status(theirs["id"], "paid")
+        )
+        handled = fake_stripe.event("customer.created", {"id": "cus_y", "object": "customer"})
+        for event in (paid, handled):
+            assert (await deliver(client, event)).status_code == 202
+        stripe_on.jobs.sent = [j for j in stripe_on.jobs.sent if j.args != (paid["id"],)]
+        await stripe_on.jobs.drain(HANDLE)  # only `handled` is handled; `paid`'s job was lost
+        now = datetime.now(UTC)
+        await run_inline("billing.close_period", now.timestamp())
+        assert stripe_on.jobs.named(HANDLE) == []  # too recent: its job may still be queued
+        await run_inline("billing.close_period", (now + timedelta(minutes=10)).timestamp())
+        assert [job.args for job in stripe_on.jobs.named(HANDLE)] == [(paid["id"],)]
+        await stripe_on.jobs.drain(HANDLE)
+        assert (await stored_invoice(resources, tenant.org_id, invoice.id)).status == "paid"
+        await run_inline("billing.close_period", (now + timedelta(minutes=20)).timestamp())
+        assert stripe_on.jobs.named(HANDLE) == []
 
 
 class TestEvents:
@@ -365,6 +412,56 @@ class TestEvents:
         ours = await stored_invoice(resources, tenant.org_id, invoice.id)
         assert (ours.status, ours.payment_failed_at) == ("paid", None)
         assert (await subscription_of(resources, tenant.org_id)).status == "active"
+
+    async def test_a_replayed_failure_after_recovery_changes_nothing(
+        self, client: httpx.AsyncClient, resources: Resources, stripe_on: StripeOn
+    ) -> None:
+        tenant, invoice = await issued(client, resources, stripe_on)
+        await stripe_on.jobs.drain(SYNC)
+        (theirs,) = stripe_on.fake.of_type("invoice")
+        failed = fake_stripe.event("invoice.payment_failed", dict(theirs))
+        await deliver(client, failed)
+        await stripe_on.jobs.drain(HANDLE)
+        assert (await subscription_of(resources, tenant.org_id)).status == "past_due"
+        paid = fake_stripe.event(
+            "invoice.paid", stripe_on.fake.set_invoice_status(theirs["id"], "paid")
+        )
+        await deliver(client, paid)
+        await stripe_on.jobs.drain(HANDLE)
+        assert (await subscription_of(resources, tenant.org_id)).status == "active"
+        for event in (failed, paid, failed):  # Stripe's retries, in any order
+            response = await deliver(client, event)
+            assert (response.status_code, response.json()["duplicate"]) == (202, True)
+        assert stripe_on.jobs.named(HANDLE) == []
+        # the same handling job run again (a worker retry) changes nothing either
+        stripe_on.jobs.sent += [_handle(failed), _handle(paid)]
+        await stripe_on.jobs.drain(HANDLE)
+        sub = await subscription_of(resources, tenant.org_id)
+        assert (sub.status, sub.past_due_since) == ("active", None)
+        ours = await stored_invoice(resources, tenant.org_id, invoice.id)
+        assert ours.status == "paid"
+
+    async def test_a_payment_of_a_void_invoice_is_recorded_not_retried(
+        self, client: httpx.AsyncClient, resources: Resources, stripe_on: StripeOn
+    ) -> None:
+        tenant, invoice = await issued(client, resources, stripe_on)
+        await stripe_on.jobs.drain(SYNC)
+        async with org_session(resources, tenant.org_id) as (session, context):
+            ours = await InvoiceRepository(session, context).get(invoice.id)
+            assert ours is not None
+            ours.status = "void"
+        (theirs,) = stripe_on.fake.of_type("invoice")
+        paid = fake_stripe.event(
+            "invoice.paid", stripe_on.fake.set_invoice_status(theirs["id"], "paid")
+        )
+        await deliver(client, paid)
+        await stripe_on.jobs.drain(HANDLE)  # does not raise: a retry could not change the answer
+        async with unit_of_work(resources.session_factory) as session:
+            stored = await session.get(StripeEvent, paid["id"])
+            assert stored is not None
+            assert stored.processed_at is not None
+            assert stored.result == "ignored: invoice void"
+        assert (await stored_invoice(resources, tenant.org_id, invoice.id)).status == "void"
 
     async def test_an_event_for_an_invoice_found_by_metadata_only(
         self, client: httpx.AsyncClient, resources: Resources, stripe_on: StripeOn

@@ -60,11 +60,13 @@ def _settle() -> timedelta:
 async def close_period(
     session: AsyncSession, enqueued_at: float, org_id: str | None = None
 ) -> None:
-    """Without an org: queue a close for each org whose period ended. With one: close it."""
+    """Without an org: queue a close for each org whose period ended (and the Stripe work whose
+    job was lost). With one: close it."""
     now = datetime.fromtimestamp(enqueued_at, UTC)
     collect = _gateway() is not None
     if org_id is None:
         await invoices.schedule_closes(session, now=now, settle=_settle(), collect=collect)
+        await stripe_sync.requeue_unhandled(session, now=now)
         return
     await invoices.close_org(
         session,

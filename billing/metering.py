@@ -4,6 +4,9 @@ Redis holds the cumulative count of every (project, key, category, outcome) of e
 flush upserts those totals into `usage_hourly` with SET semantics, and only after that commit
 deletes closed hours from Redis. Re-running a flush, or running it after a crash half-way,
 writes the same table. Reads merge both: an hour still in Redis is taken from Redis.
+Each Redis hour has a generation (when its hash was created): if Redis loses the counters
+mid-hour, the re-created hash has a new generation and is persisted in rows of its own, beside
+the totals already flushed, never over them.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ async def flush(session: AsyncSession, backend: QuotaBackend, now: datetime) -> 
                 "key_id": key.key_id,
                 "category": key.category.value,
                 "outcome": key.outcome.value,
+                "generation": hour.generation,
                 "quantity": count,
             }
             for hour in hours
@@ -84,11 +88,12 @@ async def merged_rows(
 ) -> list[UsageRow]:
     """Ledger rows in [start, end), with hours still held in Redis taken from Redis (exact)."""
     pending = [h for h in await backend.pending_outcomes(context.org_id) if start <= h.hour < end]
-    pending_hours = {h.hour for h in pending}
+    # Redis is fresher than the ledger for the same counters; earlier generations add up.
+    in_redis = {(h.hour, h.generation) for h in pending}
     rows = [
         UsageRow(r.hour, r.project_id, r.key_id, r.category, r.outcome, r.quantity)
         for r in await UsageRepository(session, context).rows(start, end)
-        if r.hour not in pending_hours
+        if (r.hour, r.generation) not in in_redis
     ]
     rows += [
         UsageRow(h.hour, k.project_id, k.key_id, k.category.value, k.outcome.value, n)

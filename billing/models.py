@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -102,6 +103,8 @@ class UsageHourly(TenantOwned, Base):
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     category: Mapped[str] = mapped_column(String(16), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(24), primary_key=True)
+    # When the Redis counters were created: a hash re-created after a loss gets a row of its own.
+    generation: Mapped[str] = mapped_column(String(32), primary_key=True, server_default="")
     quantity: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -188,6 +191,13 @@ class StripeEvent(Base):
     """A verified Stripe webhook event (global inbox, not tenant-owned): stored once by id."""
 
     __tablename__ = "stripe_events"
+    __table_args__ = (
+        Index(
+            "ix_stripe_events_unhandled",
+            "received_at",
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))

@@ -262,13 +262,15 @@ class OutcomeHour:
     """The cumulative outcome counts of one org and UTC hour, as they stand in the backend.
 
     Counts are totals since the hour started, never deltas: upsert them with SET semantics.
-    `closed` hours receive no more writes and may be deleted once persisted.
+    `closed` hours receive no more writes and may be deleted once persisted. `generation` tells
+    the counters apart from earlier ones of the same hour that the backend lost.
     """
 
     org_id: str
     hour: datetime
     closed: bool
     counts: Mapping[OutcomeKey, int]
+    generation: str = ""
 
 
 class QuotaError(Exception):

@@ -20,7 +20,14 @@ end
 -- Registers the hour as pending; returns 1 when the hour was not pending before (the caller
 -- then adds the org to the global index of orgs with pending outcomes). The hour's hash is
 -- created by the same script that adds it here, so its safety-net TTL is set once, then.
+-- A hash without a generation was just created: it gets one, the creation time in
+-- microseconds, so that counts re-created after Redis lost them are persisted beside the
+-- earlier ones instead of over them.
 local function touch_outcome_hour(hours_key, hour_key, member, score, ttl)
+  if redis.call('HEXISTS', hour_key, '~gen') == 0 then
+    local t = redis.call('TIME')
+    redis.call('HSET', hour_key, '~gen', t[1] .. string.format('%06d', tonumber(t[2])))
+  end
   local added = redis.call('ZADD', hours_key, 'NX', score, member)
   if added == 1 then
     redis.call('EXPIRE', hours_key, ttl)

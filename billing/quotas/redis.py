@@ -55,6 +55,8 @@ from billing.quotas.base import (
 logger = logging.getLogger(__name__)
 
 PENDING_ORGS_KEY = "tg:out:orgs"
+GENERATION = "~gen"
+"""The field of an outcome hour's hash naming its generation (set by outcomes.lua)."""
 
 
 def period_key(org_id: str, period_id: str) -> str:
@@ -328,12 +330,7 @@ class RedisQuotaBackend:
                 pipe.hgetall(outcome_hour_key(org_id, start))
             contents: list[dict[Any, Any]] = await pipe.execute()
         return [
-            OutcomeHour(
-                org_id=org_id,
-                hour=start,
-                closed=is_closed(start, now, self.outcome_grace),
-                counts={_outcome_key(f): int(v) for f, v in content.items()},
-            )
+            _outcome_hour(org_id, start, is_closed(start, now, self.outcome_grace), content)
             for start, content in zip(starts, contents, strict=True)
         ]
 
@@ -403,6 +400,15 @@ class RedisQuotaBackend:
         await self._client.srem(PENDING_ORGS_KEY, org_id)
         if await self._client.exists(outcome_hours_key(org_id)):
             await self._client.sadd(PENDING_ORGS_KEY, org_id)
+
+
+def _outcome_hour(
+    org_id: str, start: datetime, closed: bool, content: dict[Any, Any]
+) -> OutcomeHour:
+    fields = {_text(name): value for name, value in content.items()}
+    generation = _text(fields.pop(GENERATION, ""))
+    counts = {_outcome_key(name): int(value) for name, value in fields.items()}
+    return OutcomeHour(org_id, start, closed, counts, generation)
 
 
 def _outcome_key(field: Any) -> OutcomeKey:

@@ -489,3 +489,51 @@ class TestFlushActor:
         await run_inline("metering.flush", 0.0)
         await run_inline("metering.flush", 0.0)
         assert await ledger(resources, traffic.tenant.org_id) == traffic.rows()
+
+
+class TestRedisLossMidHourNeverLowersTheLedger:
+    async def test_counts_after_a_loss_add_to_those_already_flushed(
+        self,
+        client: httpx.AsyncClient,
+        resources: Resources,
+        redis_client: aioredis.Redis,
+        traffic: Usage,
+    ) -> None:
+        tenant, hour = traffic.tenant, traffic.hour
+        await flush(resources)
+        await redis_client.flushdb()  # the hour's counters are gone; the hour goes on
+        assert (await admit(resources, tenant, {M: 25}, at=traffic.at)).accepted
+        await flush(resources)
+        await flush(resources)  # still idempotent across generations
+        extra = (hour, tenant.project_id, KEY, "metrics", "accepted", 25)
+        assert await ledger(resources, tenant.org_id) == traffic.rows() | {extra}
+
+        found = items(
+            await usage(
+                client, tenant, hour, hour + timedelta(hours=1), group_by="key,category,outcome"
+            )
+        )
+        accepted = {
+            (i["key_id"], i["category"]): i["quantity"] for i in found if i["outcome"] == "accepted"
+        }
+        assert accepted[(KEY, "metrics")] == 125
+        quotas = await client.get(f"/v1/orgs/{tenant.org_id}/quotas", headers=tenant.auth)
+        assert quotas.json()["categories"]["metrics"]["used"] == 175
+
+    async def test_each_generation_is_set_not_added(
+        self, resources: Resources, redis_client: aioredis.Redis, traffic: Usage
+    ) -> None:
+        tenant = traffic.tenant
+        await flush(resources)
+        await redis_client.flushdb()
+        assert (await admit(resources, tenant, {M: 25}, at=traffic.at)).accepted
+        await flush(resources)
+        assert (await admit(resources, tenant, {M: 5}, at=traffic.at)).accepted
+        await flush(resources)
+        rows = await ledger(resources, tenant.org_id)
+        metrics = sorted(
+            n
+            for _, _, key, category, outcome, n in rows
+            if (key, category, outcome) == (KEY, "metrics", "accepted")
+        )
+        assert metrics == [30, 100]

@@ -27,6 +27,7 @@ from api.resources import Resources
 from api.routes.admin import AdminController
 from api.routes.auth import AuthController
 from api.routes.billing import PlanController, SubscriptionController
+from api.routes.export import ExportController
 from api.routes.health import HealthController
 from api.routes.invoices import (
     AdminInvoiceController,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             MetricsController,
             AuthController,
             OrgController,
+            ExportController,
             InviteController,
             OrgProjectsController,
             ProjectController,

@@ -26,7 +26,13 @@ from billing.repository import (
     PlanRepository,
     SubscriptionRepository,
 )
-from billing.subscriptions import DOWNGRADE, UPGRADE, current_subscription, plan_id_at
+from billing.subscriptions import (
+    DOWNGRADE,
+    UPGRADE,
+    current_subscription,
+    plan_id_at,
+    queue_tier_move,
+)
 from infra import jobs
 from infra.errors import NotFoundError
 from infra.ids import new_id
@@ -210,6 +216,9 @@ async def _advance(
             from_plan_id=subscription.plan_id,
             to_plan_id=scheduled,
         )
+        plans = PlanRepository(session)
+        before, after = await plans.by_id(subscription.plan_id), await plans.by_id(scheduled)
+        queue_tier_move(session, context, before, after)
         subscription.plan_id = scheduled
         subscription.scheduled_plan_id = None
     subscription.updated_at = now

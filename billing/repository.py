@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,9 @@ from billing.models import (
 )
 from billing.plans import Plan, PlanCode, plan_from_row
 from tenancy.context import TenantContext
+
+# (hour, project_id, key_id, category, outcome, generation): a ledger row's key in its org.
+UsageKey = tuple[datetime, str, str, str, str, str]
 
 
 def _plan(row: PlanRow) -> Plan:
@@ -89,6 +92,15 @@ class SubscriptionRepository:
         )
         return result.all()
 
+    async def history(self) -> Sequence[PlanChange]:
+        """Every plan change of the org, oldest first."""
+        result = await self.session.scalars(
+            select(PlanChange)
+            .where(PlanChange.org_id == self.context.org_id)
+            .order_by(PlanChange.at, PlanChange.id)
+        )
+        return result.all()
+
     async def add_change(self, change: PlanChange) -> None:
         """Record a plan change."""
         change.org_id = self.context.org_id
@@ -135,6 +147,16 @@ class UsageRepository:
             .where(UsageHourly.org_id == self.context.org_id)
             .where(UsageHourly.hour >= start, UsageHourly.hour < end)
         )
+        return result.all()
+
+    async def page(self, after: UsageKey | None, limit: int) -> Sequence[UsageHourly]:
+        """Ledger rows in primary-key order (hour first), after the cursor row's key."""
+        u = UsageHourly
+        key = tuple_(u.hour, u.project_id, u.key_id, u.category, u.outcome, u.generation)
+        query = select(u).where(u.org_id == self.context.org_id)
+        if after is not None:
+            query = query.where(key > tuple_(*after))
+        result = await self.session.scalars(query.order_by(*key.clauses).limit(limit))
         return result.all()
 
     async def accepted_by_category(self, start: datetime, end: datetime) -> dict[str, int]:

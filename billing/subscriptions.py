@@ -17,18 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.entitlements import Entitlements
 from billing.errors import PaymentMethodRequiredError, UnknownPlanError
 from billing.models import OrgOverrides, PlanChange, Subscription
-from billing.plans import PlanCode, period_at
+from billing.plans import Plan, PlanCode, period_at
 from billing.quotas.base import Category, RateLimit, hour_start
 from billing.repository import BillingAccountRepository, PlanRepository, SubscriptionRepository
 from infra import jobs
 from infra.errors import NotFoundError, ValidationError
 from infra.ids import new_id
+from infra.settings import Tier
 from tenancy import audit
 from tenancy.context import TenantContext
 from tenancy.orgs import get_org
 
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
+MOVE_TIER_ACTOR = "telemetry.move_tier"
 
 
 async def current_subscription(
@@ -56,6 +58,21 @@ async def current_subscription(
     )
     await repo.add(subscription)
     return subscription
+
+
+async def current_tier(session: AsyncSession, context: TenantContext) -> Tier:
+    """The storage tier of the plan the org is on now."""
+    subscription = await current_subscription(session, context)
+    return (await PlanRepository(session).by_id(subscription.plan_id)).tier
+
+
+def queue_tier_move(
+    session: AsyncSession, context: TenantContext, before: Plan, after: Plan
+) -> None:
+    """When a plan change moves the org to another storage tier, queue the move of its
+    telemetry there (it leaves after the commit)."""
+    if before.tier is not after.tier:
+        jobs.enqueue(session, MOVE_TIER_ACTOR, context.org_id, before.tier.value, after.tier.value)
 
 
 async def entitlements(session: AsyncSession, context: TenantContext) -> Entitlements:
@@ -155,6 +172,7 @@ async def change_subscription(
         )
         subscription.plan_id = target_id
         subscription.scheduled_plan_id = None
+        queue_tier_move(session, context, current, target)
     else:
         subscription.scheduled_plan_id = target_id
     subscription.spend_cap = cap

@@ -131,6 +131,14 @@ class OpenSearchIndices:
         """The wildcard matching every daily index of a kind (and tier)."""
         return f"{self.prefix}{kind}-{tier}-*" if tier else f"{self.prefix}{kind}-*"
 
+    def in_tier(self, index: str, tier: str) -> str:
+        """The same kind and day's index in another tier (`logs-short-D` → `logs-long-D`)."""
+        match = _DAY_SUFFIX.search(index)
+        for kind in MAPPINGS:
+            if match and index.startswith(f"{self.prefix}{kind}-"):
+                return self.index(kind, tier, date(*(int(part) for part in match.groups())))
+        raise ValueError(f"{index!r} is not a daily index of this store")
+
     def indices_between(self, kind: Kind, tier: str, start: datetime, end: datetime) -> list[str]:
         """The daily indices that can hold documents in `[start, end)` (UTC days)."""
         first = start.astimezone(UTC).date()
@@ -198,6 +206,25 @@ class OpenSearchIndices:
                 raise _unavailable(RuntimeError("bulk item failures"))
             reason = failures[0].get("error") if failures else answer
             raise RuntimeError(f"OpenSearch refused a document: {reason}")
+
+    async def bulk_delete(self, documents: Sequence[tuple[str, str]]) -> None:
+        """Delete (index, id) pairs; one already gone is fine (retry-safe)."""
+        if not documents:
+            return
+        payload = (
+            b"\n".join(
+                _encode({"delete": {"_index": index, "_id": doc_id}}) for index, doc_id in documents
+            )
+            + b"\n"
+        )
+        try:
+            answer = await self._client.bulk(body=payload, refresh=self._refresh)
+        except (TransportConnectionError, TransportError) as exc:
+            raise _unavailable(exc) from exc
+        if answer.get("errors"):
+            statuses = [item.get("delete", {}).get("status", 500) for item in answer["items"]]
+            if any(status >= 300 and status != 404 for status in statuses):
+                raise _unavailable(RuntimeError("bulk delete item failures"))
 
     async def search(self, indices: Iterable[str], body: dict[str, Any]) -> dict[str, Any]:
         """One search over the named indices; missing ones are skipped."""

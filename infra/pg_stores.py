@@ -15,9 +15,9 @@ partition DDL's lock on the tier table is never held while rows are written.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import (
@@ -31,6 +31,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    TextClause,
     func,
     literal_column,
     text,
@@ -151,11 +152,43 @@ def _insert_sql(table: TableName) -> str:
 
 
 _INSERT_SQL: Final = {table: _insert_sql(table) for table in _COLUMNS}  # type: ignore[arg-type]
+
+# A row's identity within a tier and tenant, and the column its day partition is chosen by.
+_MOVE_KEYS: Final[dict[TableName, tuple[str, ...]]] = {
+    "log_records": ("project", "time", "id"),
+    "spans": ("project", "trace_id", "span_id", "start_time"),
+}
+_TIME_COLUMN: Final[dict[TableName, str]] = {"log_records": "time", "spans": "start_time"}
+
+
+def _move_sql(table: TableName) -> TextClause:
+    keys, moment = _MOVE_KEYS[table], _TIME_COLUMN[table]
+    kinds = _COLUMNS[table]
+    arrays = ", ".join(f"CAST(:{key} AS {kinds[key]}[])" for key in keys)
+    match = " AND ".join(f"r.{key} = b.{key}" for key in keys)
+    names = ", ".join(f'"{name}"' for name in kinds)
+    values = ", ".join("CAST(:to_tier AS text)" if n == "tier" else f'"{n}"' for n in kinds)
+    # Fixed table and column names; the keys and tiers are bound.
+    return text(
+        f"WITH b AS (SELECT * FROM unnest({arrays}) AS b({', '.join(keys)})), "  # noqa: S608
+        f"moved AS (DELETE FROM {table} AS r USING b WHERE r.tier = :from_tier "
+        f"AND r.tenant = :org AND r.{moment} BETWEEN :lo AND :hi AND {match} RETURNING r.*) "
+        f"INSERT INTO {table} ({names}) SELECT {values} FROM moved ON CONFLICT DO NOTHING"
+    )
+
+
+_MOVE_SQL: Final = {table: _move_sql(table) for table in _MOVE_KEYS}
 _BIND: Final = text(
     "SELECT set_config('app.org_id', :org, true),"
     " set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 _NO_PARTITION = "23514"  # check_violation: "no partition of relation … found for row"
+_DUPLICATE_TABLE = "42P07"  # a concurrent writer's partition, committed after our check
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The asyncpg error behind SQLAlchemy's wrapper (raw driver calls raise it unwrapped)."""
+    return getattr(exc, "orig", None) or exc
 
 
 class PgTelemetryStorage:
@@ -181,13 +214,24 @@ class PgTelemetryStorage:
         missing = sorted({day for day in days if (tier, day) not in self._partitions})
         if not missing:
             return
+        try:
+            await self._create_partitions(tier, missing)
+        except Exception as exc:
+            # Another writer created one of them first: the function's re-check after its lock
+            # reads a catalog snapshot older than that commit, and CREATE fails. Once more, in a
+            # new transaction, it sees the partition and skips it.
+            if getattr(_driver_error(exc), "sqlstate", None) != _DUPLICATE_TABLE:
+                raise
+            await self._create_partitions(tier, missing)
+        self._partitions.update((tier, day) for day in missing)
+
+    async def _create_partitions(self, tier: str, days: Sequence[date]) -> None:
         async with self._sessions() as session, session.begin():
-            for day in missing:
+            for day in days:
                 await session.execute(
                     text("SELECT tg_ensure_telemetry_partitions(:tier, :day)"),
                     {"tier": tier, "day": day},
                 )
-        self._partitions.update((tier, day) for day in missing)
 
     async def insert(
         self,
@@ -198,18 +242,81 @@ class PgTelemetryStorage:
         columns: Mapping[str, Sequence[Any]],
     ) -> None:
         """Insert rows given as one sequence per column (every column of the table, in order)."""
-        days = set(days)
         arrays = [columns[name] for name in _COLUMNS[table]]
+        await self._into_partitions(tier, set(days), lambda: self._insert(org_id, table, arrays))
+
+    async def _into_partitions(
+        self, tier: str, days: set[date], write: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Run a write into a tier's day partitions once they exist."""
         await self.ensure_partitions(tier, days)
         try:
-            await self._insert(org_id, table, arrays)
+            await write()
         except Exception as exc:
             # Retention dropped a day this process had cached as present: recreate, retry once.
-            if getattr(exc, "sqlstate", None) != _NO_PARTITION:
+            if getattr(_driver_error(exc), "sqlstate", None) != _NO_PARTITION:
                 raise
             self._partitions.difference_update((tier, day) for day in days)
             await self.ensure_partitions(tier, days)
-            await self._insert(org_id, table, arrays)
+            await write()
+
+    async def move_batch(
+        self,
+        org_id: str,
+        table: TableName,
+        from_tier: str,
+        to_tier: str,
+        since: datetime,
+        limit: int,
+    ) -> int:
+        """Move up to `limit` of an org's rows from `since` on out of one tier into another.
+
+        Each batch is one transaction (the rows are deleted from the old tier and inserted in
+        the new one by a single statement), so a crash leaves every row in exactly one tier and
+        a rerun carries on with what is left. Returns how many rows were taken (0: none left).
+        """
+        keys, moment = _MOVE_KEYS[table], _TIME_COLUMN[table]
+        async with self.bound(org_id) as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        f"SELECT {', '.join(keys)} FROM {table} "  # noqa: S608 - fixed names
+                        f"WHERE tier = :tier AND tenant = :org AND {moment} >= :since LIMIT :limit"
+                    ),
+                    {"tier": from_tier, "org": org_id, "since": since, "limit": limit},
+                )
+            ).all()
+        if not rows:
+            return 0
+        batch = {key: [row[i] for row in rows] for i, key in enumerate(keys)}
+        times: list[datetime] = batch[moment]
+        params = {
+            **batch,
+            "from_tier": from_tier,
+            "to_tier": to_tier,
+            "org": org_id,
+            "lo": min(times),
+            "hi": max(times),
+        }
+
+        async def move() -> None:
+            async with self.bound(org_id) as conn:
+                await conn.execute(_MOVE_SQL[table], params)
+
+        await self._into_partitions(to_tier, {t.astimezone(UTC).date() for t in times}, move)
+        return len(rows)
+
+    async def delete_before(self, org_id: str, tier: str, before: datetime) -> None:
+        """Delete an org's rows of one tier older than `before` (both tables)."""
+        async with self.bound(org_id) as conn:
+            for table, moment in _TIME_COLUMN.items():
+                await conn.execute(
+                    text(
+                        f"DELETE FROM {table} "  # noqa: S608 - fixed names
+                        f"WHERE tier = :tier AND tenant = :org AND {moment} < :before"
+                    ),
+                    {"tier": tier, "org": org_id, "before": before},
+                )
 
     async def _insert(self, org_id: str, table: TableName, arrays: list[Sequence[Any]]) -> None:
         async with self.bound(org_id) as conn:

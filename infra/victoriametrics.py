@@ -6,7 +6,7 @@ name on import and ANDs the label into every selector of a query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 
 import httpx
 
@@ -109,3 +109,83 @@ async def delete_series(http: httpx.AsyncClient, read_url: str, matcher: str) ->
         raise StoreUnavailableError(f"metrics store answered {response.status_code}")
     if response.status_code >= 400:
         raise StoreRejectedError(response.text.strip()[:500] or f"HTTP {response.status_code}")
+
+
+async def copy_native(
+    http: httpx.AsyncClient,
+    read_url: str,
+    write_url: str,
+    matcher: str,
+    start: int,
+    end: int | None = None,
+) -> int:
+    """Stream the series matching the selector from one store into another; bytes moved.
+
+    `/api/v1/export/native` (from `start`, Unix seconds) is piped chunk by chunk into
+    `/api/v1/import/native`, still compressed as the exporter sent it, so memory stays flat
+    whatever the tenant's size. Importing the same samples twice stores them twice unless the
+    target runs with `-dedup.minScrapeInterval` (the local launcher sets 1ms): then a retried
+    copy is a no-op.
+    """
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        ("match[]", matcher),
+        ("start", start),
+    ]
+    if end is not None:
+        params.append(("end", end))
+    moved = 0
+    try:
+        async with http.stream(
+            "GET",
+            f"{read_url.rstrip('/')}/api/v1/export/native",
+            params=params,
+            headers={"accept-encoding": "gzip"},
+        ) as exported:
+            if exported.status_code >= 400:
+                detail = (await exported.aread()).decode(errors="replace").strip()[:500]
+                if exported.status_code >= 500:
+                    raise StoreUnavailableError(f"metrics export answered {exported.status_code}")
+                raise StoreRejectedError(detail or f"HTTP {exported.status_code}")
+
+            async def chunks() -> AsyncIterator[bytes]:
+                nonlocal moved
+                async for chunk in exported.aiter_raw():
+                    moved += len(chunk)
+                    yield chunk
+
+            headers = {"content-type": "application/octet-stream"}
+            encoding = exported.headers.get("content-encoding")
+            if encoding:
+                headers["content-encoding"] = encoding
+            response = await http.post(
+                f"{write_url.rstrip('/')}/api/v1/import/native", content=chunks(), headers=headers
+            )
+    except httpx.HTTPError as exc:
+        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
+    if response.status_code >= 500:
+        raise StoreUnavailableError(f"metrics import answered {response.status_code}")
+    if response.status_code >= 400:
+        raise StoreRejectedError(response.text.strip()[:500] or f"HTTP {response.status_code}")
+    return moved
+
+
+async def export_lines(
+    http: httpx.AsyncClient, read_url: str, matcher: str
+) -> AsyncGenerator[bytes, None]:
+    """Every sample of the series matching the selector, as VictoriaMetrics' JSON lines export
+    (`/api/v1/export`: one JSON object per line), streamed line by line without buffering."""
+    try:
+        async with http.stream(
+            "GET", f"{read_url.rstrip('/')}/api/v1/export", params={"match[]": matcher}
+        ) as response:
+            if response.status_code >= 400:
+                detail = (await response.aread()).decode(errors="replace").strip()[:500]
+                if response.status_code >= 500:
+                    raise StoreUnavailableError(f"metrics export answered {response.status_code}")
+                raise StoreRejectedError(detail or f"HTTP {response.status_code}")
+            async for raw in response.aiter_lines():
+                line = raw.strip()
+                if line:
+                    yield line.encode()
+    except httpx.HTTPError as exc:
+        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, NamedTuple, Protocol
@@ -199,6 +199,17 @@ class _Lifecycle(Protocol):
     async def drop_expired(self, tier: Tier, now: datetime) -> list[str]:
         """Drop whole days past the tier's retention; the names of what was dropped."""
 
+    async def move_tenant(
+        self, org_id: str, from_tier: Tier, to_tier: Tier, since: datetime
+    ) -> int:
+        """Move an org's log records and spans from `since` on into another tier, in batches;
+        delete its older ones from the old tier. Returns how many documents moved.
+
+        Resumable and idempotent: what was moved is gone from the old tier, a document copied
+        twice is stored once, so a rerun after a crash finishes the move and a second run
+        finds nothing to do.
+        """
+
     async def ping(self) -> None:
         """Raise if the store cannot answer (for /ready)."""
 
@@ -224,6 +235,10 @@ class LogStore(_Lifecycle, Protocol):
         query: Node | None = None,
     ) -> list[LogStatsBucket]:
         """Counts per (bucket, level, service), buckets aligned to the epoch, oldest first."""
+
+    def iter_logs(self, scope: Scope, batch_size: int = 1000) -> AsyncIterator[list[LogRecord]]:
+        """Every record of the scope within retention, oldest first (time, then id), in
+        batches read one keyset page at a time: memory stays flat whatever the volume."""
 
 
 class TraceStore(_Lifecycle, Protocol):
@@ -254,6 +269,10 @@ class TraceStore(_Lifecycle, Protocol):
         self, scope: Scope, start: datetime, end: datetime, limit: int = 10_000
     ) -> list[Span]:
         """The newest `limit` spans starting in the window (for `telemetry.traces.topology`)."""
+
+    def iter_spans(self, scope: Scope, batch_size: int = 1000) -> AsyncIterator[list[Span]]:
+        """Every span of the scope within retention, oldest first (start, trace id, span id),
+        in batches read one keyset page at a time."""
 
 
 class TelemetryStore(LogStore, TraceStore, Protocol):

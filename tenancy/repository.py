@@ -235,6 +235,20 @@ class OrgRepository:
         )
         return [(row[0], row[1]) for row in rows]
 
+    async def members_page(
+        self, after: str | None, limit: int
+    ) -> Sequence[tuple[Membership, User]]:
+        """Members with their users by user id, after the cursor user id."""
+        query = (
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.org_id == self.context.org_id)
+        )
+        if after:
+            query = query.where(Membership.user_id > after)
+        rows = await self.session.execute(query.order_by(Membership.user_id).limit(limit))
+        return [(row[0], row[1]) for row in rows]
+
     async def membership(self, user_id: str) -> Membership | None:
         """One member's membership."""
         return await self.session.scalar(
@@ -346,6 +360,13 @@ class KeyRepository:
             query = query.where(ApiKey.id > after)
         return (await self.session.scalars(query.order_by(ApiKey.id).limit(limit))).all()
 
+    async def page_all(self, after: str | None, limit: int) -> Sequence[ApiKey]:
+        """Every key of the org, project and org keys alike, by id after the cursor id."""
+        query = select(ApiKey).where(ApiKey.org_id == self.context.org_id)
+        if after:
+            query = query.where(ApiKey.id > after)
+        return (await self.session.scalars(query.order_by(ApiKey.id).limit(limit))).all()
+
     async def add(self, key: ApiKey) -> None:
         """Insert a key of this org."""
         key.org_id = self.context.org_id
@@ -383,6 +404,13 @@ class InviteRepository:
             .where(Invite.id == invite_id, Invite.org_id == self.context.org_id)
             .with_for_update()
         )
+
+    async def page(self, after: str | None, limit: int) -> Sequence[Invite]:
+        """Every invite, pending or not, by id after the cursor id."""
+        query = select(Invite).where(Invite.org_id == self.context.org_id)
+        if after:
+            query = query.where(Invite.id > after)
+        return (await self.session.scalars(query.order_by(Invite.id).limit(limit))).all()
 
     async def pending(self, now: datetime) -> Sequence[Invite]:
         """Invites not yet accepted nor expired."""

@@ -37,6 +37,7 @@ class Permission(enum.StrEnum):
     ORG_READ = "org.read"
     ORG_UPDATE = "org.update"
     ORG_DELETE = "org.delete"
+    ORG_EXPORT = "org.export"
     MEMBERS_READ = "members.read"
     MEMBERS_MANAGE = "members.manage"
     PROJECTS_READ = "projects.read"
@@ -59,6 +60,7 @@ PERMISSIONS: dict[Permission, tuple[frozenset[Role], Scope | None]] = {
     Permission.ORG_READ: (ALL_ROLES, Scope.ORG_ADMIN),
     Permission.ORG_UPDATE: (frozenset({_O, _A}), Scope.ORG_ADMIN),
     Permission.ORG_DELETE: (frozenset({_O}), None),
+    Permission.ORG_EXPORT: (frozenset({_O, _A}), None),
     Permission.MEMBERS_READ: (ALL_ROLES, Scope.ORG_ADMIN),
     Permission.MEMBERS_MANAGE: (frozenset({_O, _A}), Scope.ORG_ADMIN),
     Permission.PROJECTS_READ: (frozenset({_O, _A, _M, _V}), Scope.PROJECT_ADMIN),

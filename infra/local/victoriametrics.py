@@ -75,6 +75,9 @@ class VmInstance:
             f"-memory.allowedBytes={memory_allowed_bytes}",
             "-search.latencyOffset=1s",  # the default 30 s hides fresh samples from instant queries
             "-search.disableCache",
+            # Samples of the same series and timestamp are kept once: a retried tier move
+            # (native export/import) must not store them twice.
+            "-dedup.minScrapeInterval=1ms",
         ]
 
 

@@ -8,7 +8,7 @@ overwrites its own documents and can never touch another tenant's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -38,6 +38,12 @@ from telemetry.stores import (
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 PAGE: Final = 5000
+MOVE_PAGE: Final = 1000  # documents per page of a tier move
+# The sort of a tier move: time first, then what makes a document unique within the tenant.
+_MOVE_SORT: Final[dict[Kind, tuple[str, ...]]] = {
+    "logs": ("time", "project", "id"),
+    "spans": ("start_time", "project", "trace_id", "span_id"),
+}
 _EDGE_SOURCE: Final = ["trace_id", "span_id", "parent_span_id", "service", "status", "duration_ns"]
 
 
@@ -149,6 +155,35 @@ class OpenSearchTelemetryStore:
             after = page[-1]["sort"]
         return hits
 
+    async def _pages(
+        self, indices: list[str], filters: list[Clause], sort: list[Clause], size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every hit in sort order, `size` at a time, paged with search_after."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "query": {"bool": {"filter": filters}},
+                "sort": sort,
+                "size": size,
+                "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            page = (await self._indices.search(indices, body))["hits"]["hits"]
+            if page:
+                yield page
+            if len(page) < size:
+                return
+            after = page[-1]["sort"]
+
+    def _tenant_since(self, scope: Scope, field: str) -> list[Clause]:
+        floor = retention_floor(scope.tier, self._clock())
+        return [
+            {"term": {"tenant": scope.org_id}},
+            {"term": {"project": scope.project_id}},
+            {"range": {field: {"gte": _iso(floor)}}},
+        ]
+
     # -- logs ---------------------------------------------------------------------------------
 
     async def search_logs(self, scope: Scope, search: LogSearch) -> LogPage:
@@ -235,6 +270,18 @@ class OpenSearchTelemetryStore:
             after = aggregation.get("after_key")
             if len(buckets) < 1000 or after is None:
                 return out
+
+    async def iter_logs(
+        self, scope: Scope, batch_size: int = 1000
+    ) -> AsyncIterator[list[LogRecord]]:
+        """Every record within retention, oldest first (time, then id), via search_after."""
+        async for hits in self._pages(
+            [self._indices.pattern("logs", scope.tier.value)],
+            self._tenant_since(scope, "time"),
+            [{"time": "asc"}, {"id": "asc"}],
+            batch_size,
+        ):
+            yield [self._log_record(scope, hit["_source"]) for hit in hits]
 
     # -- traces -------------------------------------------------------------------------------
 
@@ -451,6 +498,17 @@ class OpenSearchTelemetryStore:
         )
         return [self._span(scope, hit["_source"]) for hit in hits]
 
+    async def iter_spans(self, scope: Scope, batch_size: int = 1000) -> AsyncIterator[list[Span]]:
+        """Every span within retention, oldest first (start, trace id, span id), via
+        search_after."""
+        async for hits in self._pages(
+            [self._indices.pattern("spans", scope.tier.value)],
+            self._tenant_since(scope, "start_time"),
+            [{"start_us": "asc"}, {"trace_id": "asc"}, {"span_id": "asc"}],
+            batch_size,
+        ):
+            yield [self._span(scope, hit["_source"]) for hit in hits]
+
     async def _parent_services(
         self, scope: Scope, children: list[dict[str, Any]]
     ) -> dict[tuple[str, str], str]:
@@ -503,6 +561,53 @@ class OpenSearchTelemetryStore:
             expired.extend(sorted(name for name, day in days.items() if day < before))
         await self._indices.delete_indices(expired)
         return expired
+
+    async def move_tenant(
+        self, org_id: str, from_tier: Tier, to_tier: Tier, since: datetime
+    ) -> int:
+        """Copy the org's documents page by page into the new tier's daily indices (same ids,
+        so a copy repeated after a crash overwrites itself), deleting each page from the old
+        tier once copied; then delete the org's older documents there."""
+        if from_tier is to_tier:
+            return 0
+        moved = 0
+        tenant: Clause = {"term": {"tenant": org_id}}
+        kinds: tuple[Kind, ...] = ("logs", "spans")
+        for kind in kinds:
+            field = _MOVE_SORT[kind][0]
+            old = [self._indices.pattern(kind, from_tier.value)]
+            query = {"bool": {"filter": [tenant, {"range": {field: {"gte": _iso(since)}}}]}}
+            after: list[Any] | None = None
+            while True:
+                body: dict[str, Any] = {
+                    "query": query,
+                    "sort": [{name: "asc"} for name in _MOVE_SORT[kind]],
+                    "size": MOVE_PAGE,
+                    "track_total_hits": False,
+                }
+                if after is not None:
+                    body["search_after"] = after
+                hits = (await self._indices.search(old, body))["hits"]["hits"]
+                if not hits:
+                    break
+                await self._indices.bulk_index(
+                    [
+                        (
+                            self._indices.in_tier(hit["_index"], to_tier.value),
+                            hit["_id"],
+                            hit["_source"],
+                        )
+                        for hit in hits
+                    ]
+                )
+                await self._indices.bulk_delete([(hit["_index"], hit["_id"]) for hit in hits])
+                moved += len(hits)
+                if len(hits) < MOVE_PAGE:
+                    break
+                after = hits[-1]["sort"]
+            older = {"bool": {"filter": [tenant, {"range": {field: {"lt": _iso(since)}}}]}}
+            await self._indices.delete_by_query(old, older)
+        return moved
 
     async def ping(self) -> None:
         """Raise unless the cluster answers."""

@@ -6,7 +6,7 @@ bound no older than the tier's retention, before the user's compiled condition i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.types import Text
 
-from infra.pg_stores import PgTelemetryStorage, log_records
+from infra.pg_stores import PgTelemetryStorage, TableName, log_records
 from infra.pg_stores import spans as span_rows
 from infra.settings import Tier
 from telemetry.documents import LogRecord, Span, SpanEvent, stored_size
@@ -49,6 +49,7 @@ from telemetry.stores import (
 )
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MOVE_BATCH: Final = 1000  # rows per transaction of a tier move
 _json = msgspec.json.Encoder()
 _LOG_FIELDS: Final = (
     "id",
@@ -207,6 +208,35 @@ class PostgresTelemetryStore:
         )
         rows = await self._storage.fetch(scope.org_id, statement)
         return [LogStatsBucket(r["bucket"], r["level"], r["service"], r["n"]) for r in rows]
+
+    async def iter_logs(
+        self, scope: Scope, batch_size: int = 1000
+    ) -> AsyncIterator[list[LogRecord]]:
+        """Every record within retention, oldest first, one keyset page (transaction) a time."""
+        t = log_records.c
+        floor = retention_floor(scope.tier, self._clock())
+        after: tuple[datetime, str] | None = None
+        while True:
+            conditions = [
+                t.tier == scope.tier.value,
+                t.tenant == scope.org_id,
+                t.project == scope.project_id,
+                t.time >= floor,
+            ]
+            if after is not None:
+                conditions.append(tuple_(t.time, t.id) > tuple_(*after))
+            statement = (
+                select(*(t[name] for name in _LOG_FIELDS))
+                .where(and_(*conditions))
+                .order_by(t.time, t.id)
+                .limit(batch_size)
+            )
+            rows = await self._storage.fetch(scope.org_id, statement)
+            if rows:
+                yield [self._log_record(scope, row) for row in rows]
+            if len(rows) < batch_size:
+                return
+            after = (rows[-1]["time"], rows[-1]["id"])
 
     # -- traces -------------------------------------------------------------------------------
 
@@ -398,6 +428,27 @@ class PostgresTelemetryStore:
         rows = await self._storage.fetch(scope.org_id, statement)
         return [self._span(scope, row) for row in rows]
 
+    async def iter_spans(self, scope: Scope, batch_size: int = 1000) -> AsyncIterator[list[Span]]:
+        """Every span within retention, oldest first, one keyset page (transaction) a time."""
+        s = span_rows.c
+        after: tuple[datetime, str, str] | None = None
+        while True:
+            conditions = self._span_scope(scope)
+            if after is not None:
+                conditions.append(tuple_(s.start_time, s.trace_id, s.span_id) > tuple_(*after))
+            statement = (
+                select(*(s[name] for name in _SPAN_FIELDS))
+                .where(and_(*conditions))
+                .order_by(s.start_time, s.trace_id, s.span_id)
+                .limit(batch_size)
+            )
+            rows = await self._storage.fetch(scope.org_id, statement)
+            if rows:
+                yield [self._span(scope, row) for row in rows]
+            if len(rows) < batch_size:
+                return
+            after = (rows[-1]["start_time"], rows[-1]["trace_id"], rows[-1]["span_id"])
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -410,6 +461,21 @@ class PostgresTelemetryStore:
     async def drop_expired(self, tier: Tier, now: datetime) -> list[str]:
         """Drop day partitions wholly past the tier's retention."""
         return await self._storage.drop_expired(tier.value, expired_before(tier, now))
+
+    async def move_tenant(
+        self, org_id: str, from_tier: Tier, to_tier: Tier, since: datetime
+    ) -> int:
+        """Move the org's rows batch by batch (each one transaction), then drop the older ones."""
+        moved = 0
+        if from_tier is not to_tier:
+            tables: tuple[TableName, ...] = ("log_records", "spans")
+            for table in tables:
+                while taken := await self._storage.move_batch(
+                    org_id, table, from_tier.value, to_tier.value, since, MOVE_BATCH
+                ):
+                    moved += taken
+            await self._storage.delete_before(org_id, from_tier.value, since)
+        return moved
 
     async def ping(self) -> None:
         """Raise unless PostgreSQL answers."""

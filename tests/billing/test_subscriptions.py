@@ -18,6 +18,7 @@ from infra.errors import ValidationError
 from tenancy.authz import operator_context
 from tenancy.orgs import get_org
 from tenancy.repository import OrgRepository
+from tests.billing.conftest import RecordingSender
 from tests.billing.section4 import FREE, PRO
 from tests.billing.support import new_tenant, org_session
 from tests.support.tenants import Tenant
@@ -90,6 +91,21 @@ class TestEveryOrgStartsOnFree:
 
 
 class TestChangeSubscription:
+    @pytest.fixture(autouse=True)
+    def jobs(self, recording: RecordingSender) -> RecordingSender:
+        """Plan changes queue jobs (the tier move) after their commit."""
+        return recording
+
+    async def test_an_upgrade_to_another_tier_queues_the_move_of_the_org_s_telemetry(
+        self, resources: Resources, tenant: Tenant, jobs: RecordingSender
+    ) -> None:
+        async with org_session(resources, tenant.org_id) as (session, context):
+            await subscriptions.change_subscription(session, context, "pro", None)
+        async with org_session(resources, tenant.org_id) as (session, context):
+            await subscriptions.change_subscription(session, context, "free", None)  # scheduled
+        moves = [job.args for job in jobs.named(subscriptions.MOVE_TIER_ACTOR)]
+        assert moves == [(tenant.org_id, "short", "standard")]
+
     async def test_an_upgrade_applies_at_once_and_keeps_the_anchor(
         self, resources: Resources, tenant: Tenant
     ) -> None:

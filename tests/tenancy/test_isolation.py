@@ -78,6 +78,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/v1/orgs/{org}/invites/{invite}", None),
     ("DELETE", "/v1/orgs/{own_org}/invites/{invite}", None),
     ("GET", "/v1/orgs/{org}/audit-log", None),
+    ("GET", "/v1/orgs/{org}/export", None),
+    ("GET", "/v1/orgs/{org_slug}/export", None),
     ("GET", "/v1/orgs/{org}/projects", None),
     ("POST", "/v1/orgs/{org}/projects", {"name": "Planted"}),
     ("GET", "/v1/orgs/{org}/keys", None),

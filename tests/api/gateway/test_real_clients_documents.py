@@ -34,20 +34,30 @@ WAIT_SECONDS = 15.0
 
 
 @pytest.fixture(scope="module", params=["postgres", "opensearch"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The log/trace store the API under test is configured with."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
 def api_url(
     request: pytest.FixtureRequest,
+    backend: str,
     migrated_database: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """The API under uvicorn with logs and spans in PostgreSQL, then in OpenSearch (osmem)."""
     env = dict(os.environ)
     env.pop("OPENSEARCH_URL", None)
-    if request.param == "opensearch":
+    if backend == "opensearch":
         env["OPENSEARCH_URL"] = request.getfixturevalue("opensearch_url")
     port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp(f"uvicorn-{request.param}") / "api.log"
+    log = tmp_path_factory.mktemp(f"uvicorn-{backend}") / "api.log"
     with processes.running(processes.uvicorn_command(port), f"{url}/health", log, env=env):
+        ready = httpx.get(f"{url}/ready", timeout=10.0, trust_env=False).json()
+        assert ready["log_store_backend"] == backend, ready
         yield url
 
 
@@ -120,11 +130,13 @@ def emit_with_sdk(api_url: str, w: gw.Writer, word: str) -> Emitted:
     logger.addHandler(handler)
     message = f"payment declined for order {word}"
     try:
-        with frontend.get_tracer("web").start_as_current_span("GET /checkout") as root:
-            with checkout.get_tracer("shop").start_as_current_span("place order") as child:
-                logger.warning(message, extra={"order_id": word})
-                with checkout.get_tracer("shop").start_as_current_span("charge") as grandchild:
-                    time.sleep(0.005)
+        with (
+            frontend.get_tracer("web").start_as_current_span("GET /checkout") as root,
+            checkout.get_tracer("shop").start_as_current_span("place order") as child,
+        ):
+            logger.warning(message, extra={"order_id": word})
+            with checkout.get_tracer("shop").start_as_current_span("charge") as grandchild:
+                time.sleep(0.005)
     finally:
         logger.removeHandler(handler)
         for provider in (frontend, checkout):
@@ -161,7 +173,12 @@ def items(response: httpx.Response) -> list[dict[str, Any]]:
 
 class TestOpenTelemetrySdkDocuments:
     async def test_sdk_logs_and_spans_are_searchable_and_browsable(
-        self, api: httpx.AsyncClient, api_url: str, writer: gw.Writer
+        self,
+        request: pytest.FixtureRequest,
+        api: httpx.AsyncClient,
+        api_url: str,
+        backend: str,
+        writer: gw.Writer,
     ) -> None:
         word = f"w{secrets.token_hex(5)}"
 
@@ -218,6 +235,14 @@ class TestOpenTelemetrySdkDocuments:
         assert units["traces"] == {"accepted": 1}
         assert units["spans"] == {"accepted": 3}
         assert set(units["logs"]) == {"accepted"}
+        if backend == "opensearch":
+            # The documents are in the cluster itself, not in PostgreSQL behind its back.
+            url = request.getfixturevalue("opensearch_url")
+            count = await api.post(
+                f"{url}/logs-*,spans-*/_count",
+                json={"query": {"term": {"trace_id": sent.trace_id}}},
+            )
+            assert count.json()["count"] == 1 + 3, count.text
 
     async def test_another_tenant_sees_none_of_it(
         self, api: httpx.AsyncClient, api_url: str, writer: gw.Writer

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
+import structlog
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.middleware.asyncio import AsyncIO
 from msgspec.structs import replace
 from structlog.testing import capture_logs
 
 from infra.settings import Settings, Tier
+from telemetry import retention
 from telemetry.stores import LogSearch, Scope, TelemetryStore, expired_before
 from tests.telemetry.stores.conftest import NOW, log, span
 from workers import runtime
@@ -22,6 +27,18 @@ from workers.runtime import ReleaseResources
 from workers.scheduler import SCHEDULE
 
 DAY = timedelta(days=1)
+
+
+@contextmanager
+def retention_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MutableMapping[str, Any]]]:
+    """What the retention module logs meanwhile.
+
+    The module's logger may already be cached with the app's processors (structlog caches a
+    logger on first use), so a fresh one is swapped in under the capturing configuration.
+    """
+    with capture_logs() as logs:
+        monkeypatch.setattr(retention, "log", structlog.get_logger(retention.__name__))
+        yield logs
 
 
 async def visible_ids(store: TelemetryStore, scope: Scope) -> list[str]:
@@ -34,7 +51,7 @@ async def visible_ids(store: TelemetryStore, scope: Scope) -> list[str]:
 
 class TestDropExpired:
     async def test_drops_only_days_past_each_tiers_retention(
-        self, worker_runtime: TelemetryStore
+        self, worker_runtime: TelemetryStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         store, org = worker_runtime, f"org_{secrets.token_hex(6)}"
         short, standard = Scope(org, "prj_a", Tier.SHORT), Scope(org, "prj_a", Tier.STANDARD)
@@ -46,7 +63,7 @@ class TestDropExpired:
             standard, [replace(log(3), time=NOW - 33 * DAY), log(4, ago=9 * DAY)]
         )
 
-        with capture_logs() as logs:
+        with retention_logs(monkeypatch) as logs:
             await run_inline("telemetry.drop_expired", NOW.timestamp())
 
         dropped = {
@@ -65,12 +82,12 @@ class TestDropExpired:
         assert await visible_ids(store, standard) == ["r0004"]
 
     async def test_running_it_again_drops_nothing_more(
-        self, worker_runtime: TelemetryStore
+        self, worker_runtime: TelemetryStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         scope = Scope(f"org_{secrets.token_hex(6)}", "prj_a", Tier.SHORT)
         await worker_runtime.write_logs(scope, [replace(log(1), time=NOW - 8 * DAY), log(2)])
         await run_inline("telemetry.drop_expired", NOW.timestamp())
-        with capture_logs() as logs:
+        with retention_logs(monkeypatch) as logs:
             await run_inline("telemetry.drop_expired", NOW.timestamp())
         assert [entry["dropped"] for entry in logs if "dropped" in entry] == [[], [], []]
         assert await visible_ids(worker_runtime, scope) == ["r0002"]

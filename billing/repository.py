@@ -76,11 +76,25 @@ class SubscriptionRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
-    async def add(self, subscription: Subscription) -> None:
-        """Insert the org's subscription."""
-        subscription.org_id = self.context.org_id
-        self.session.add(subscription)
-        await self.session.flush()
+    async def add(self, subscription: Subscription) -> Subscription:
+        """Insert the org's subscription unless one exists; the one that stands.
+
+        An org's first concurrent requests may all find no subscription and open one: the
+        first insert wins and the others read it, instead of failing on the primary key.
+        """
+        values = {
+            column.key: value
+            for column in Subscription.__table__.columns
+            if (value := getattr(subscription, column.key)) is not None
+        }
+        values["org_id"] = self.context.org_id
+        await self.session.execute(
+            insert(Subscription).values(values).on_conflict_do_nothing(index_elements=["org_id"])
+        )
+        stored = await self.get()  # inserted now, or by the concurrent request that won
+        if stored is None:
+            raise RuntimeError(f"no subscription after opening one for {self.context.org_id}")
+        return stored
 
     async def changes(self, start: datetime, end: datetime) -> Sequence[PlanChange]:
         """Plan changes with `at` in [start, end), oldest first."""

@@ -56,8 +56,7 @@ async def current_subscription(
         current_period_start=period.start,
         current_period_end=period.end,
     )
-    await repo.add(subscription)
-    return subscription
+    return await repo.add(subscription)
 
 
 async def current_tier(session: AsyncSession, context: TenantContext) -> Tier:

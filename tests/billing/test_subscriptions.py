@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.resources import Resources
 from billing import subscriptions
 from billing.errors import UnknownPlanError
 from billing.models import Subscription
 from billing.quotas.base import Category, PeriodLimit, RateLimit, hour_start
-from infra.db import unit_of_work
+from infra.db import create_session_factory, unit_of_work
 from infra.errors import ValidationError
+from infra.settings import Settings
 from tenancy.authz import operator_context
 from tenancy.orgs import get_org
 from tenancy.repository import OrgRepository
@@ -270,3 +275,26 @@ class TestOverrides:
         async with org_session(resources, tenant.org_id) as (session, context):
             found = await subscriptions.get_overrides(session, context)
         assert (found.included, found.rate_limits) == ({}, {})
+
+
+class TestConcurrentFirstRequests:
+    async def test_they_all_find_the_one_subscription_opened(
+        self, app_engine: AsyncEngine, settings: Settings
+    ) -> None:
+        # Committed sessions on separate connections: the inserts really race.
+        committed = SimpleNamespace(session_factory=create_session_factory(app_engine))
+        tenant = await new_tenant(committed)  # type: ignore[arg-type]
+
+        async def first_read() -> tuple[str, object]:
+            async with org_session(committed, tenant.org_id) as (session, context):  # type: ignore[arg-type]
+                found = await subscriptions.current_subscription(session, context)
+                return found.plan_id, found.anchor
+
+        try:
+            seen = await asyncio.gather(*(first_read() for _ in range(6)))
+            assert len(set(seen)) == 1
+        finally:
+            admin = create_async_engine(settings.database_admin_url)
+            async with admin.begin() as conn:
+                await conn.execute(text("DELETE FROM orgs WHERE id = :id"), {"id": tenant.org_id})
+            await admin.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import secrets
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from typing import Final
 
 import msgspec
 
-from infra.ids import new_id
+from infra.ids import ID_BODY_LENGTH, base62
 from telemetry.documents import LEVEL_NUMBERS, AttributeValue, Level
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,16 +95,20 @@ def random_span_id() -> str:
 
 
 class RecordIds:
-    """Unique, sortable document ids for the records of one request.
+    """Unique document ids for the records of one request, the same for the same request.
 
-    One infra id per request (milliseconds, then 80 random bits) and a per-record counter:
-    formatting a counter costs far less than a new random id per record.
+    The base is derived from the tenant, project and body bytes, and each record adds its
+    position: a client that resends a request after a timeout (OTLP exporters retry) sends the
+    same records, which get the same ids and are stored once. Formatting a counter costs far
+    less than a new id per record.
     """
 
     __slots__ = ("_base", "_next")
 
-    def __init__(self, prefix: str) -> None:
-        self._base = new_id(prefix)
+    def __init__(self, prefix: str, *, tenant: str, project: str, body: bytes) -> None:
+        digest = hashlib.blake2b(body, digest_size=16, person=b"tollgate-records")
+        digest.update(f"|{tenant}|{project}".encode())
+        self._base = f"{prefix}_{base62(int.from_bytes(digest.digest()), ID_BODY_LENGTH)}"
         self._next = 0
 
     def __call__(self) -> str:

@@ -9,6 +9,7 @@ are msgspec Structs; `decode_json` accepts proto field names (snake_case) throug
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
@@ -97,8 +98,13 @@ def _decode_attribute(raw: bytes) -> tuple[Pairs, bool]:
     except message.DecodeError:
         raise DecodeError("OTLP: an attribute is not a valid KeyValue") from None
     key, value = key_value.key, key_value.value
-    if value.WhichOneof("value") == "string_value":  # the common case, without the detour
-        return ((key, value.string_value),) if key else (), True
+    kind = value.WhichOneof("value")
+    if kind in _SCALARS:  # the common cases, without the detour through plain data
+        if not key:
+            return (), True
+        scalar = getattr(value, kind)
+        if kind != "double_value" or math.isfinite(scalar):
+            return ((key, scalar),), True
     pairs: list[tuple[str, AttributeValue]] = []
     flatten(key, plain_protobuf(value), pairs)
     return tuple(pairs), not any(isinstance(value, list) for _, value in pairs)
@@ -127,6 +133,7 @@ def plain_protobuf(value: common_pb2.AnyValue, depth: int = 0) -> Plain:
 
 # The end of an object key with an underscore: no lowerCamelCase OTLP key has one, and attribute
 # keys are JSON values, never object keys, so this finds proto field names (see otlp_json).
+_SCALARS: Final = frozenset({"string_value", "int_value", "bool_value", "double_value"})
 _SNAKE_KEY: Final = re.compile(rb'_[a-z0-9_]*"\s*:')
 
 

@@ -69,7 +69,7 @@ def decode_otlp_logs(
     body: bytes, content_type: str | None, *, tenant: str, project: str, now: datetime
 ) -> LogsBatch:
     """Decode an ExportLogsServiceRequest; a malformed body raises DecodeError."""
-    context = _Context(tenant, project, now)
+    context = _Context(tenant, project, now, body)
     if otlp_encoding(content_type) == "protobuf":
         _decode_protobuf(body, context)
     else:
@@ -93,11 +93,11 @@ class _Context:
 
     __slots__ = ("ids", "now", "project", "records", "rejections", "tenant")
 
-    def __init__(self, tenant: str, project: str, now: datetime) -> None:
+    def __init__(self, tenant: str, project: str, now: datetime, body: bytes) -> None:
         self.tenant = tenant
         self.project = project
         self.now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
-        self.ids = RecordIds("log")
+        self.ids = RecordIds("log", tenant=tenant, project=project, body=body)
         self.records: list[LogRecord] = []
         self.rejections = Rejections("log records")
 

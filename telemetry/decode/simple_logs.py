@@ -92,12 +92,16 @@ _span_decoder = msgspec.json.Decoder(SimpleSpan | list[SimpleSpan])
 def decode_simple_logs(body: bytes, *, tenant: str, project: str, now: datetime) -> list[LogRecord]:
     """Log records of a simple JSON body; DecodeError names the field and array index."""
     decoded = _decode(_log_decoder, body)
-    ids = RecordIds("log")
+    logs = [decoded] if isinstance(decoded, SimpleLog) else decoded
+    # A resent body gets the same ids (stored once), unless a record is dated by its receipt:
+    # two identical bodies sent a second apart are then two events, not a retry.
+    seed = (
+        body if all(log.timestamp is not None for log in logs) else body + now.isoformat().encode()
+    )
+    ids = RecordIds("log", tenant=tenant, project=project, body=seed)
     if isinstance(decoded, SimpleLog):
         return [_log(decoded, "$", tenant, project, now, ids)]
-    return [
-        _log(log, f"$[{index}]", tenant, project, now, ids) for index, log in enumerate(decoded)
-    ]
+    return [_log(log, f"$[{index}]", tenant, project, now, ids) for index, log in enumerate(logs)]
 
 
 def decode_simple_spans(body: bytes, *, tenant: str, project: str, now: datetime) -> list[Span]:

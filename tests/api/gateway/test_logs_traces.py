@@ -158,6 +158,19 @@ class TestLogsIn:
         _, by_attribute = await search(client, w, query="user_id:42 AND shipped")
         assert [r["body"] for r in by_attribute] == ["order 17 shipped"]
 
+    async def test_a_resent_request_is_stored_once(
+        self, client: httpx.AsyncClient, new_writer: gw.NewWriter
+    ) -> None:
+        w = await new_writer()
+        body = otlp_logs("retried after a timeout").SerializeToString()
+        for _ in range(2):  # the exporter's retry after a lost answer
+            response = await client.post(
+                w.path("otlp/v1/logs"), content=body, headers=w.auth | {"content-type": PROTOBUF}
+            )
+            assert response.status_code == 200, response.text
+        _, found = await search(client, w, query="retried")
+        assert len(found) == 1
+
     async def test_otlp_json_gzip_logs(
         self, client: httpx.AsyncClient, new_writer: gw.NewWriter
     ) -> None:

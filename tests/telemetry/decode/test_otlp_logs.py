@@ -633,3 +633,32 @@ class TestOtlpLogsFuzz:
     @given(document=JSON_VALUES)
     def test_random_json_raises_only_payload_errors(self, document: object) -> None:
         check_if_decoded(json.dumps(document).encode(), JSON)
+
+
+class TestRecordIds:
+    def test_a_resent_body_gets_the_same_ids(self) -> None:
+        body = log_request(record("a"), record("b")).SerializeToString()
+
+        def ids(project: str = "prj_1", now: datetime = NOW) -> list[str]:
+            batch = decode_otlp_logs(body, PROTOBUF, tenant="org_1", project=project, now=now)
+            return [one.id for one in batch.records]
+
+        first = ids()
+        assert len(set(first)) == 2
+        assert ids(now=datetime(2027, 1, 1, tzinfo=UTC)) == first  # a retry, later
+        assert set(ids(project="prj_2")).isdisjoint(first)
+
+    def test_different_bodies_get_different_ids(self) -> None:
+        one, other = (
+            decode_otlp_logs(
+                log_request(record(text)).SerializeToString(),
+                PROTOBUF,
+                tenant="org_1",
+                project="prj_1",
+                now=NOW,
+            )
+            .records[0]
+            .id
+            for text in ("a", "b")
+        )
+        assert one != other

@@ -346,3 +346,21 @@ class TestSimpleFuzz:
             for span in decoded:
                 assert span.duration_ns >= 0
                 assert msgspec.json.decode(msgspec.json.encode(span), type=Span) == span
+
+
+class TestSimpleLogIds:
+    def test_dated_records_resent_get_the_same_ids(self) -> None:
+        body = json.dumps([{"message": "a", "timestamp": "2026-01-02T03:00:00Z"}]).encode()
+        first = decode_simple_logs(body, tenant="org_1", project="prj_1", now=NOW)
+        later = decode_simple_logs(
+            body, tenant="org_1", project="prj_1", now=NOW + timedelta(seconds=5)
+        )
+        assert [r.id for r in first] == [r.id for r in later]
+
+    def test_records_dated_by_their_receipt_are_new_events_each_time(self) -> None:
+        body = json.dumps({"message": "user logged in"}).encode()
+        first = decode_simple_logs(body, tenant="org_1", project="prj_1", now=NOW)
+        later = decode_simple_logs(
+            body, tenant="org_1", project="prj_1", now=NOW + timedelta(seconds=1)
+        )
+        assert first[0].id != later[0].id

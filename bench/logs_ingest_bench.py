@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import itertools
 import os
 import pstats
 import random
@@ -108,6 +109,22 @@ def _kv(key: str, value: str | int) -> KeyValue:
     if isinstance(value, int):
         return KeyValue(key=key, value=AnyValue(int_value=value))
     return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+_SEQUENCE = itertools.count()
+# Field 1000 (varint) is unknown to ExportLogsServiceRequest: parsers skip it. Appending it makes
+# every request a new one; a resent body would get the same record ids and be stored once.
+_SEQUENCE_TAG = bytes([0xC0, 0x3E])
+
+
+def fresh(body: bytes) -> bytes:
+    """The body as a new request (not a retry of an earlier one)."""
+    number, varint = next(_SEQUENCE), bytearray()
+    while True:
+        byte, number = number & 0x7F, number >> 7
+        varint.append(byte | (0x80 if number else 0))
+        if not number:
+            return body + _SEQUENCE_TAG + bytes(varint)
 
 
 def otlp_batch(rng: random.Random, service: str, end_ns: int) -> bytes:
@@ -244,7 +261,8 @@ async def gateway_run(
     headers = {"Authorization": f"Bearer {key}", "Content-Type": PROTOBUF}
 
     async def send(job: int) -> bool:
-        response = await client.post(url, content=bodies[job % len(bodies)], headers=headers)
+        body = fresh(bodies[job % len(bodies)])
+        response = await client.post(url, content=body, headers=headers)
         if response.status_code != 200:
             print(f"  gateway: HTTP {response.status_code} {response.text[:200]}")
             return False
@@ -393,7 +411,8 @@ async def measure_store(
         warm.add(await gateway_run(client, url, key, bodies, 2 * args.workers, args.workers))
         if warm.errors:
             raise RuntimeError(f"{backend}: the gateway refused the warm-up batches")
-        await direct_run(store, direct_scope, [decoded(bodies[0], "x", project)] * 2, 1)
+        warm_batches = [decoded(fresh(bodies[0]), "x", project) for _ in range(2)]
+        await direct_run(store, direct_scope, warm_batches, 1)
         # osmem is a test server (~1 s of CPU per 500-record bulk): a quarter of the batches
         # and at most two senders keep its queue under the API's 10 s OpenSearch timeout.
         batches = args.batches if backend == "postgres" else max(args.batches // 4, 4)
@@ -405,7 +424,7 @@ async def measure_store(
                 gateway.add(await gateway_run(client, url, key, bodies, half, clients))
             else:
                 work = [
-                    decoded(bodies[n % len(bodies)], direct_scope.org_id, project)
+                    decoded(fresh(bodies[n % len(bodies)]), direct_scope.org_id, project)
                     for n in range(half)
                 ]
                 direct.add(await direct_run(store, direct_scope, work, clients))
@@ -485,11 +504,12 @@ async def profile_app(settings: Settings, bodies: list[bytes], requests: int) ->
         url = f"/p/{project}/otlp/v1/logs"
         headers = {"Authorization": f"Bearer {key}", "Content-Type": PROTOBUF}
         for body in bodies[:3]:
-            (await client.post(url, content=body, headers=headers)).raise_for_status()
+            (await client.post(url, content=fresh(body), headers=headers)).raise_for_status()
         profiler = cProfile.Profile()
         profiler.enable()
         for n in range(requests):
-            response = await client.post(url, content=bodies[n % len(bodies)], headers=headers)
+            body = fresh(bodies[n % len(bodies)])
+            response = await client.post(url, content=body, headers=headers)
             response.raise_for_status()
         profiler.disable()
     text = io.StringIO()

@@ -77,7 +77,7 @@ class TracesController(Controller):
         trace_id: FromPath[str],
         resources: AppResources,
     ) -> dict[str, Any]:
-        """Every span of the trace as a tree (roots and children by start time)."""
+        """Every span of the trace: as a tree (roots and children by start time) and as a list."""
         now = datetime.now(UTC)
         scope = await read_scope(request, resources, project_id, Scope.TRACES_READ, now)
         spans = await resources.telemetry.get_trace(scope, queries.trace_id(trace_id))
@@ -87,6 +87,7 @@ class TracesController(Controller):
             "trace_id": spans[0].trace_id,
             "span_count": len(spans),
             "roots": [queries.tree_json(root) for root in build_tree(spans)],
+            "spans": [queries.span_json(span) for span in spans],
         }
 
     @get("/traces/{trace_id:str}/analysis", operation_id="analyze_trace")

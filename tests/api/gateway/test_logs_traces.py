@@ -405,6 +405,11 @@ class TestTraces:
 
         tree = (await client.get(w.path(f"traces/{trace_id}"), headers=w.auth)).json()
         assert tree["span_count"] == 3
+        assert [span["name"] for span in tree["spans"]] == [
+            "GET /checkout",
+            "place order",
+            "charge",
+        ]
         [root] = tree["roots"]
         assert root["service"] == "frontend"
         assert root["children"][0]["service"] == "checkout"

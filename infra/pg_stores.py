@@ -15,6 +15,7 @@ partition DDL's lock on the tier table is never held while rows are written.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -88,7 +89,7 @@ spans = Table(
 
 TableName = Literal["log_records", "spans"]
 
-# The PostgreSQL array type of each column, in insert order (jsonb travels as text).
+# The PostgreSQL type of each column, in insert order.
 LOG_COLUMNS: Final = {
     "tier": "text",
     "tenant": "text",
@@ -136,22 +137,32 @@ BODY_TSVECTOR: Final[ColumnElement[Any]] = func.to_tsvector(
 TS_CONFIG: Final[ColumnElement[Any]] = literal_column("'simple'::regconfig")
 
 
-def _insert_sql(table: TableName) -> str:
-    columns = _COLUMNS[table]
-    names = ", ".join(f'"{name}"' for name in columns)
-    arrays = ", ".join(
-        f"${i}::{'text' if kind == 'jsonb' else kind}[]"
-        for i, kind in enumerate(columns.values(), start=1)
-    )
-    casts = ", ".join(
-        f'"{name}"::jsonb' if kind == "jsonb" else f'"{name}"' for name, kind in columns.items()
-    )
-    # Fixed table and column names; every value is a bound array.
-    head = f"INSERT INTO {table} ({names}) SELECT {casts}"
-    return f"{head} FROM unnest({arrays}) AS u({names}) ON CONFLICT DO NOTHING"
+@functools.cache
+def _insert_sql(table: TableName, constants: tuple[str, ...], positions: tuple[str, ...]) -> str:
+    """An INSERT of rows sent as one JSON array of arrays, `positions` naming each element
+    (a name starting with `_` is skipped).
 
+    Constants come first as $2, $3 …; the rows are $1. One JSON text per batch is encoded in C
+    by the caller and taken apart by PostgreSQL, instead of one driver-encoded array per column.
+    """
+    kinds = _COLUMNS[table]
+    named = [name for name in positions if not name.startswith("_")]
+    if sorted([*constants, *named]) != sorted(kinds):
+        raise ValueError(f"every column of {table} must be given once")
+    values = {name: f"${i}" for i, name in enumerate(constants, start=2)}
+    for i, name in enumerate(positions):
+        if name.startswith("_"):
+            continue  # an element the caller sends but the table takes from elsewhere
+        kind = kinds[name]
+        values[name] = f"r->{i}" if kind == "jsonb" else f"(r->>{i})::{kind}"
+    names = ", ".join(f'"{name}"' for name in kinds)
+    selected = ", ".join(values[name] for name in kinds)
+    # Fixed table and column names; every value is bound.
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {selected} "  # noqa: S608
+        f"FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING"
+    )
 
-_INSERT_SQL: Final = {table: _insert_sql(table) for table in _COLUMNS}  # type: ignore[arg-type]
 
 # A row's identity within a tier and tenant, and the column its day partition is chosen by.
 _MOVE_KEYS: Final[dict[TableName, tuple[str, ...]]] = {
@@ -239,11 +250,16 @@ class PgTelemetryStorage:
         table: TableName,
         tier: str,
         days: Iterable[date],
-        columns: Mapping[str, Sequence[Any]],
+        constants: Mapping[str, Any],
+        positions: Sequence[str],
+        rows_json: str,
     ) -> None:
-        """Insert rows given as one sequence per column (every column of the table, in order)."""
-        arrays = [columns[name] for name in _COLUMNS[table]]
-        await self._into_partitions(tier, set(days), lambda: self._insert(org_id, table, arrays))
+        """Insert rows given as a JSON array of arrays whose elements are the `positions`
+        columns (`_name`: skipped), with `constants` the same for every row; every column of
+        the table is named once."""
+        sql = _insert_sql(table, tuple(constants), tuple(positions))
+        args = [rows_json, *constants.values()]
+        await self._into_partitions(tier, set(days), lambda: self._insert(org_id, sql, args))
 
     async def _into_partitions(
         self, tier: str, days: set[date], write: Callable[[], Awaitable[object]]
@@ -318,12 +334,12 @@ class PgTelemetryStorage:
                     {"tier": tier, "org": org_id, "before": before},
                 )
 
-    async def _insert(self, org_id: str, table: TableName, arrays: list[Sequence[Any]]) -> None:
+    async def _insert(self, org_id: str, sql: str, args: list[Any]) -> None:
         async with self.bound(org_id) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             if raw is None:  # pragma: no cover - a checked-out connection has its driver
                 raise RuntimeError("no driver connection")
-            await raw.execute(_INSERT_SQL[table], *arrays)
+            await raw.execute(sql, *args)
 
     async def fetch(self, org_id: str, statement: Executable) -> Sequence[Any]:
         """The rows of one SELECT run under the org's RLS scope."""

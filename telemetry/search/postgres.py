@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import msgspec
+from msgspec.structs import astuple
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -82,6 +83,21 @@ def _utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+# Rows travel as JSON arrays in the documents' own field order (msgspec's astuple, encoded in
+# C); the document's tenant and project are replaced by the scope's, so they are skipped.
+_LOG_POSITIONS: Final = tuple(
+    name if name not in ("tenant", "project") else f"_{name}"
+    for name in (*LogRecord.__struct_fields__, "size")
+)
+_SPAN_POSITIONS: Final = tuple(
+    name if name not in ("tenant", "project") else f"_{name}" for name in Span.__struct_fields__
+)
+
+
+def _constants(scope: Scope) -> dict[str, str]:
+    return {"tier": scope.tier.value, "tenant": scope.org_id, "project": scope.project_id}
+
+
 class PostgresTelemetryStore:
     """Logs and spans in PostgreSQL, one partition per tier and UTC day."""
 
@@ -100,43 +116,32 @@ class PostgresTelemetryStore:
         """Insert records under the scope; a record already stored (same id and time) is kept."""
         if not records:
             return
-        n = len(records)
-        columns: dict[str, list[Any]] = {
-            "tier": [scope.tier.value] * n,
-            "tenant": [scope.org_id] * n,
-            "project": [scope.project_id] * n,
-            "time": [r.time for r in records],
-            "id": [r.id for r in records],
-            "observed_time": [r.observed_time for r in records],
-            "service": [r.service for r in records],
-            "level": [r.level for r in records],
-            "severity_number": [r.severity_number for r in records],
-            "body": [r.body for r in records],
-            "trace_id": [r.trace_id for r in records],
-            "span_id": [r.span_id for r in records],
-            "attributes": [_json.encode(r.attributes).decode() for r in records],
-            "resource": [_json.encode(r.resource).decode() for r in records],
-            "scope": [r.scope for r in records],
-            "size": [stored_size(r) for r in records],
-        }
+        rows = [(*astuple(r), stored_size(r)) for r in records]
         days = {_utc_day(r.time) for r in records}
-        await self._storage.insert(scope.org_id, "log_records", scope.tier.value, days, columns)
+        await self._storage.insert(
+            scope.org_id,
+            "log_records",
+            scope.tier.value,
+            days,
+            _constants(scope),
+            _LOG_POSITIONS,
+            _json.encode(rows).decode(),
+        )
 
     async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> None:
         """Insert spans under the scope; a span already stored (same ids and start) is kept."""
         if not spans:
             return
-        n = len(spans)
-        columns: dict[str, list[Any]] = {
-            "tier": [scope.tier.value] * n,
-            "tenant": [scope.org_id] * n,
-            "project": [scope.project_id] * n,
-            **{name: [getattr(s, name) for s in spans] for name in _SPAN_FIELDS},
-        }
-        for name in ("attributes", "resource", "events"):
-            columns[name] = [_json.encode(value).decode() for value in columns[name]]
         days = {_utc_day(s.start_time) for s in spans}
-        await self._storage.insert(scope.org_id, "spans", scope.tier.value, days, columns)
+        await self._storage.insert(
+            scope.org_id,
+            "spans",
+            scope.tier.value,
+            days,
+            _constants(scope),
+            _SPAN_POSITIONS,
+            _json.encode([astuple(s) for s in spans]).decode(),
+        )
 
     # -- logs ---------------------------------------------------------------------------------
 

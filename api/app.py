@@ -38,6 +38,7 @@ from api.routes.invoices import (
 from api.routes.orgs import InviteController, OrgController
 from api.routes.projects import OrgProjectsController, ProjectController
 from api.routes.sso import SsoConfigController, SsoLoginController
+from api.routes.webhooks import WebhookController
 from infra import jobs
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             ProjectController,
             SsoConfigController,
             SsoLoginController,
+            WebhookController,
             PlanController,
             SubscriptionController,
             AdminController,

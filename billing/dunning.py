@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.events import invoice_event
 from billing.models import Invoice
 from billing.repository import GlobalBillingRepository, InvoiceRepository, SubscriptionRepository
 from infra import jobs
-from tenancy import audit
+from tenancy import audit, webhooks
 from tenancy.authz import system_context
 from tenancy.context import Actor, TenantContext
 
@@ -61,6 +62,7 @@ async def payment_failed(
         await audit.record(
             session, context, "payment.failed", "invoice", invoice.id, total=str(invoice.total)
         )
+        await webhooks.emit(session, context, "payment.failed", invoice_event(invoice))
     if became_past_due:
         await audit.record(
             session, context, "subscription.past_due", "subscription", context.org_id,

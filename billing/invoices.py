@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import dunning, metering
 from billing.errors import InvoiceStateError
+from billing.events import invoice_event
 from billing.models import Invoice, InvoiceLine, PlanChange, Subscription
 from billing.plans import Period, Plan, period_at
 from billing.quotas.base import Category, QuotaBackend
@@ -36,7 +37,7 @@ from billing.subscriptions import (
 from infra import jobs
 from infra.errors import NotFoundError
 from infra.ids import new_id
-from tenancy import audit
+from tenancy import audit, webhooks
 from tenancy.authz import system_context
 from tenancy.context import Actor, TenantContext
 
@@ -176,6 +177,7 @@ async def close_period(
             total=str(total),
             status=invoice.status,
         )
+        await webhooks.emit(session, context, "invoice.finalized", invoice_event(invoice))
         if collect and total > 0:
             jobs.enqueue(session, SYNC_ACTOR, context.org_id, invoice.id)
     await _advance(session, context, subscription, period, now)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.entitlements import Entitlements
 from billing.errors import PaymentMethodRequiredError, UnknownPlanError
+from billing.events import subscription_event
 from billing.models import OrgOverrides, PlanChange, Subscription
 from billing.plans import Plan, PlanCode, period_at
 from billing.quotas.base import Category, RateLimit, hour_start
@@ -24,7 +25,7 @@ from infra import jobs
 from infra.errors import NotFoundError, ValidationError
 from infra.ids import new_id
 from infra.settings import Tier
-from tenancy import audit
+from tenancy import audit, webhooks
 from tenancy.context import TenantContext
 from tenancy.orgs import get_org
 
@@ -113,6 +114,15 @@ def _spend_cap(value: str | None) -> Decimal | None:
     return cap
 
 
+def _event(subscription: Subscription, current: Plan, target: tuple[str, Plan]) -> dict[str, Any]:
+    """The plan is now `target` (applied) or `current` (kept, or `target` scheduled)."""
+    target_id, plan = target
+    scheduled = plan if subscription.scheduled_plan_id == target_id else None
+    return subscription_event(
+        subscription, plan if subscription.plan_id == target_id else current, scheduled
+    )
+
+
 async def change_subscription(
     session: AsyncSession,
     context: TenantContext,
@@ -191,6 +201,9 @@ async def change_subscription(
             context.org_id,
             before=before,
             after=after,
+        )
+        await webhooks.emit(
+            session, context, "subscription.changed", _event(subscription, current, found)
         )
         if on_change is not None:
             jobs.after_commit(session, on_change)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infra import jobs
 from infra.errors import NotFoundError, PermissionDeniedError, ValidationError
 from infra.ids import looks_like_id, new_id
-from tenancy import audit, keys
+from tenancy import audit, keys, webhooks
 from tenancy.context import TenantContext
 from tenancy.key_lookup import KeyLookup
 from tenancy.models import ApiKey, Project
@@ -215,6 +215,10 @@ async def _get_key(
     return key
 
 
+def _key_event(key: ApiKey) -> dict[str, Any]:
+    return {"id": key.id, "name": key.name, "kind": key.kind, "project_id": key.project_id}
+
+
 async def revoke_key(
     session: AsyncSession,
     context: TenantContext,
@@ -228,6 +232,7 @@ async def revoke_key(
         key.revoked_at = datetime.now(UTC)
         await session.flush()
         await audit.record(session, context, "key.revoked", "api_key", key.id, name=key.name)
+        await webhooks.emit(session, context, "key.revoked", _key_event(key))
     hashes = [h for h in (key.secret_hash, key.previous_hash) if h]
     jobs.after_commit(session, lambda: lookup.publish_invalidation(hashes))
 

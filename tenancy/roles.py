@@ -47,6 +47,7 @@ class Permission(enum.StrEnum):
     ORG_KEYS_MANAGE = "org_keys.manage"
     SSO_MANAGE = "sso.manage"
     AUDIT_READ = "audit.read"
+    WEBHOOKS_MANAGE = "webhooks.manage"
     BILLING_READ = "billing.read"
     BILLING_WRITE = "billing.write"
 
@@ -70,6 +71,7 @@ PERMISSIONS: dict[Permission, tuple[frozenset[Role], Scope | None]] = {
     Permission.ORG_KEYS_MANAGE: (frozenset({_O, _A}), Scope.ORG_ADMIN),
     Permission.SSO_MANAGE: (frozenset({_O, _A}), Scope.ORG_ADMIN),
     Permission.AUDIT_READ: (frozenset({_O, _A}), Scope.ORG_ADMIN),
+    Permission.WEBHOOKS_MANAGE: (frozenset({_O, _A}), Scope.ORG_ADMIN),
     Permission.BILLING_READ: (frozenset({_O, _A, _B}), Scope.BILLING_READ),
     Permission.BILLING_WRITE: (frozenset({_O, _B}), Scope.BILLING_WRITE),
 }

@@ -220,3 +220,38 @@ class Page(msgspec.Struct, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+class WebhookCreate(Input):
+    """A webhook endpoint: where to POST, and which event types (`*` for every one)."""
+
+    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000, pattern=NO_NUL)]
+    event_types: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] = msgspec.field(
+        default_factory=lambda: ["*"]
+    )
+
+
+class WebhookOut(msgspec.Struct, kw_only=True):
+    id: str
+    url: str
+    event_types: list[str]
+    disabled: bool
+    created_at: datetime | None = None
+
+
+class WebhookCreated(WebhookOut, kw_only=True):
+    """The endpoint with its signing secret, shown in the creation response only."""
+
+    secret: str
+
+
+class WebhookDeliveryOut(msgspec.Struct):
+    id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime | None

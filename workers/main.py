@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.actors import billing, metering, system, telemetry, tenancy
+from workers.actors import billing, metering, system, telemetry, tenancy, webhooks
 from workers.broker import broker
 
-__all__ = ["billing", "broker", "metering", "system", "telemetry", "tenancy"]
+__all__ = ["billing", "broker", "metering", "system", "telemetry", "tenancy", "webhooks"]

@@ -32,6 +32,7 @@ class World:
     a_invite_id: str
     a_key_id: str
     a_org_key_id: str
+    a_webhook_id: str
     b: Tenant
 
     def ids(self) -> dict[str, str]:
@@ -43,6 +44,7 @@ class World:
             "org_key": self.a_org_key_id,
             "user": self.a_member.user_id,
             "invite": self.a_invite_id,
+            "webhook": self.a_webhook_id,
             "own_org": self.b.org_id,
             "own_project": self.b.project_id,
         }
@@ -55,8 +57,12 @@ async def world(client: httpx.AsyncClient) -> World:
     pending = await invite(client, a.auth, a.org_id, role="viewer")
     key = await project_key(client, a)
     admin_key = await org_key(client, a, ["org:admin"])
+    hook = await client.post(
+        f"/v1/orgs/{a.org_id}/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=a.auth
+    )
+    assert hook.status_code == 201, hook.text
     b = await sign_up(client, "bravo")
-    return World(a, member, pending["id"], key["id"], admin_key["id"], b)
+    return World(a, member, pending["id"], key["id"], admin_key["id"], hook.json()["id"], b)
 
 
 # Every endpoint that takes an id, with a valid body: B (owner of its own org) asks for A's ids,
@@ -114,10 +120,18 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/orgs/{org}/invoices/inv_0000000000000000000000", None),
     ("POST", "/v1/orgs/{org}/billing/checkout", None),
     ("POST", "/v1/orgs/{org}/billing/portal", None),
+    ("GET", "/v1/orgs/{org}/webhooks", None),
+    ("POST", "/v1/orgs/{org}/webhooks", {"url": "https://spy.example.com/hook"}),
+    ("DELETE", "/v1/orgs/{org}/webhooks/{webhook}", None),
+    ("GET", "/v1/orgs/{org}/webhooks/{webhook}/deliveries", None),
+    ("DELETE", "/v1/orgs/{own_org}/webhooks/{webhook}", None),
+    ("GET", "/v1/orgs/{own_org}/webhooks/{webhook}/deliveries", None),
 ]
 
 OWNER_READABLE = {
-    t for m, t, _ in ENDPOINTS if m == "GET" and "/sso" not in t and "/invoices/inv_" not in t
+    t
+    for m, t, _ in ENDPOINTS
+    if m == "GET" and "/sso" not in t and "/invoices/inv_" not in t and "{own_" not in t
 }
 
 # Path parameters of the app's routes, and the placeholders above that stand for them.
@@ -129,6 +143,7 @@ _PARAMETER = {
     "org_key": "key_id",
     "user": "user_id",
     "invite": "invite_id",
+    "webhook": "webhook_id",
 }
 
 
@@ -300,7 +315,15 @@ async def owner(client: httpx.AsyncClient) -> Tenant:
     return await sign_up(client, "owner")
 
 
-TENANT_TABLES = ["projects", "api_keys", "invites", "audit_events", "memberships", "orgs"]
+TENANT_TABLES = [
+    "projects",
+    "api_keys",
+    "invites",
+    "audit_events",
+    "memberships",
+    "orgs",
+    "webhook_endpoints",
+]
 
 
 class TestRowLevelSecurity:
@@ -324,6 +347,8 @@ class TestRowLevelSecurity:
     ) -> None:
         await project_key(client, world.b)
         await invite(client, world.b.auth, world.b.org_id)
+        hook = {"url": "http://127.0.0.1:9/b"}
+        await client.post(f"/v1/orgs/{world.b.org_id}/webhooks", json=hook, headers=world.b.auth)
         column = "id" if table == "orgs" else "org_id"
         count = text(f"SELECT count(*) FROM {table}")  # noqa: S608 (fixed table names)
         others = text(f"SELECT count(*) FROM {table} WHERE {column} <> :org")  # noqa: S608

@@ -112,7 +112,8 @@ class TestKeyLookupCache:
         self, redis_client: aioredis.Redis
     ) -> None:
         lookup = KeyLookup(_no_database, redis_client)  # type: ignore[arg-type]
-        typo = keys.generate(keys.KeyKind.PROJECT)[:-1] + "x"
+        token = keys.generate(keys.KeyKind.PROJECT)
+        typo = token[:-1] + ("x" if token[-1] != "x" else "y")  # a real change of one character
         assert await lookup.find(typo, now=NOW) is None
         assert await lookup.find("tgp_not-even-close", now=NOW) is None
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -51,9 +55,17 @@ async def post(
     timestamp: int,
     body: bytes,
     timeout_seconds: float = TIMEOUT_SECONDS,
+    *,
+    public_only: bool = False,
 ) -> Outcome:
     """POST one signed message; never raises for the receiver's failures, and never follows a
-    redirect (a 3xx is a failure the receiver must fix)."""
+    redirect (a 3xx is a failure the receiver must fix). With `public_only`, a host that
+    resolves to a loopback, private, link-local or otherwise non-public address is refused:
+    a tenant's webhook must not reach into our own network."""
+    if public_only:
+        refused = await _private_address(url)
+        if refused is not None:
+            return Outcome(None, refused)
     headers = {
         "content-type": "application/json",
         "webhook-id": message_id,
@@ -74,3 +86,21 @@ async def post(
     if 200 <= response.status_code < 300:
         return Outcome(response.status_code, None)
     return Outcome(response.status_code, f"HTTP {response.status_code}")
+
+
+async def _private_address(url: str) -> str | None:
+    """Why the URL's host may not be called (it resolves to a non-public address), or None.
+
+    Checked before each attempt; a DNS answer that changes between this check and the connect
+    is not caught (a resolver pinned for the connection would be).
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"cannot resolve {host!r}: {exc}"[:_MAX_ERROR]
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"refused: {host!r} resolves to the non-public address {address}"
+    return None

@@ -211,8 +211,11 @@ async def deliver(
     *,
     http: httpx.AsyncClient,
     box: SecretBox,
+    public_only: bool = False,
 ) -> None:
     """Make one delivery attempt and record it; schedule the next one with backoff on failure.
+
+    `public_only` (on in production) refuses receivers on non-public addresses.
 
     Hazard: the row stays locked during the POST (at most the outbound timeout), so a duplicate
     job waits and then sees the attempt already made.
@@ -236,6 +239,7 @@ async def deliver(
         delivery.event_id,
         int(time.time()),
         body,
+        public_only=public_only,
     )
     delivery.attempts = attempt
     delivery.last_status, delivery.last_error = outcome.status, outcome.error

@@ -28,5 +28,11 @@ async def deliver(session: AsyncSession, org_id: str, delivery_id: str, attempt:
     """Attempt one webhook delivery (a stale or duplicate message does nothing)."""
     context = await system_context(session, org_id, webhooks.WEBHOOK_ACTOR)
     await webhooks.deliver(
-        session, context, delivery_id, attempt, http=runtime.http_client(), box=_secret_box()
+        session,
+        context,
+        delivery_id,
+        attempt,
+        http=runtime.http_client(),
+        box=_secret_box(),
+        public_only=get_settings().env == "prod",
     )

@@ -12,7 +12,7 @@ the totals already flushed, never over them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,8 +29,15 @@ from tenancy.context import Actor, TenantContext
 FLUSH_ACTOR = Actor("system", "metering.flush")
 
 
-async def flush(session: AsyncSession, backend: QuotaBackend, now: datetime) -> int:
-    """Persist every pending outcome hour of every org; delete closed hours after commit."""
+async def flush(
+    session: AsyncSession,
+    backend: QuotaBackend,
+    now: datetime,
+    after_org: Callable[[AsyncSession, TenantContext], Awaitable[None]] | None = None,
+) -> int:
+    """Persist every pending outcome hour of every org; delete closed hours after commit.
+
+    `after_org` runs for each org flushed, in the same transaction (threshold webhooks)."""
     written = 0
     for org_id in await backend.pending_orgs():
         hours = await backend.pending_outcomes(org_id, now=now)
@@ -51,6 +58,8 @@ async def flush(session: AsyncSession, backend: QuotaBackend, now: datetime) -> 
             for key, count in hour.counts.items()
         ]
         await UsageRepository(session, context).set_hours(rows)
+        if after_org is not None:
+            await after_org(session, context)
         written += len(rows)
         closed = [hour.hour for hour in hours if hour.closed]
         if closed:

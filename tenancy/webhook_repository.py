@@ -47,6 +47,15 @@ class WebhookRepository:
         )
         return (await self.session.scalars(query.order_by(WebhookEndpoint.id))).all()
 
+    async def already_sent(self, event_type: str, data: dict[str, str]) -> bool:
+        """Whether an event of this type whose data holds `data` was recorded for delivery."""
+        query = select(WebhookDelivery.id).where(
+            WebhookDelivery.org_id == self.context.org_id,
+            WebhookDelivery.event_type == event_type,
+            WebhookDelivery.payload.contains({"data": data}),
+        )
+        return (await self.session.scalar(query.limit(1))) is not None
+
     async def add(self, endpoint: WebhookEndpoint) -> None:
         """Insert an endpoint of this org."""
         endpoint.org_id = self.context.org_id

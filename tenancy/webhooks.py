@@ -165,6 +165,23 @@ async def list_deliveries(
     return await repository.deliveries_page(endpoint.id, before, min(limit, MAX_PAGE))
 
 
+async def emit_once(
+    session: AsyncSession,
+    context: TenantContext,
+    event_type: str,
+    key: dict[str, str],
+    data: dict[str, Any],
+) -> None:
+    """Emit an event unless one of its type whose data holds `key` was already recorded
+    (thresholds crossed once per period, however often they are checked)."""
+    repository = WebhookRepository(session, context)
+    if not await repository.subscribed(event_type):
+        return
+    if await repository.already_sent(event_type, key):
+        return
+    await emit(session, context, event_type, {**data, **key})
+
+
 async def emit(
     session: AsyncSession,
     context: TenantContext,

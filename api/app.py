@@ -24,11 +24,12 @@ from api.gateway.traces import TracesController
 from api.middleware import RequestIdMiddleware, before_send
 from api.observability import MetricsController, prometheus_config
 from api.resources import Resources
-from api.routes.admin import AdminController
+from api.routes.admin import AdminController, HubKeyController
 from api.routes.auth import AuthController
 from api.routes.billing import PlanController, SubscriptionController
 from api.routes.export import ExportController
 from api.routes.health import HealthController
+from api.routes.hub import HubController
 from api.routes.invoices import (
     AdminInvoiceController,
     BillingController,
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             PlanController,
             SubscriptionController,
             AdminController,
+            HubKeyController,
+            HubController,
             InvoiceController,
             BillingController,
             StripeWebhookController,

@@ -112,3 +112,20 @@ class PortalIn(msgspec.Struct, forbid_unknown_fields=True):
 class UrlOut(msgspec.Struct):
     url: str
     id: str | None = None
+
+
+class HubQuotaOut(msgspec.Struct):
+    included: int
+    used: int
+    remaining: int
+
+
+class EntitlementsOut(msgspec.Struct):
+    """What a sibling product may know of an org's plan (hub API)."""
+
+    plan: str
+    status: str
+    period_start: datetime
+    period_end: datetime
+    quotas: dict[str, HubQuotaOut]
+    retention_days: int

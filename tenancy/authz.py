@@ -14,6 +14,7 @@ from infra.ids import looks_like_id
 from tenancy import keys
 from tenancy.context import _SEAL, Actor, OrgId, TenantContext
 from tenancy.errors import CsrfError
+from tenancy.hub_repository import GlobalHubKeyRepository, GlobalHubOrgRepository
 from tenancy.key_lookup import KeyLookup
 from tenancy.repository import GlobalOrgRepository, KeyRecord, UserRepository
 from tenancy.roles import Permission, Role, Scope, role_allows, scopes_allow
@@ -40,6 +41,14 @@ class KeyPrincipal:
 
 
 Principal = UserPrincipal | KeyPrincipal
+
+
+@dataclass(frozen=True)
+class HubPrincipal:
+    """A sibling product authenticated by a hub key (tgh_); it sees only the orgs it provisioned."""
+
+    key_id: str
+    product: str
 
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
@@ -213,5 +222,48 @@ async def system_context(session: AsyncSession, org_id: str, actor: Actor) -> Te
     if actor.type not in ("system", "operator", "user"):
         raise ValueError("system contexts act as the system, the operator or a verified user")
     context = _context(org_id, actor, None, frozenset(Scope))
+    await bind_tenant(session, context)
+    return context
+
+
+async def authenticate_hub(session: AsyncSession, token: str | None) -> HubPrincipal:
+    """The hub key of a hub API request; 401 for anything else (org and project keys included).
+
+    Looked up in the database on every call (hub traffic is low), so a revocation is immediate.
+    """
+    if not token or keys.parse_kind(token) is not keys.KeyKind.HUB:
+        raise UnauthenticatedError(
+            "The hub API needs Authorization: Bearer <hub key (tgh_...)>",
+            headers={"WWW-Authenticate": 'Bearer realm="tollgate-hub"'},
+        )
+    key = await GlobalHubKeyRepository(session).by_hash(keys.digest(token))
+    if key is None or key.revoked_at is not None:
+        raise UnauthenticatedError("Unknown or revoked hub key")
+    return HubPrincipal(key.id, key.product)
+
+
+def _hub_actor(hub: HubPrincipal, ip: str | None) -> Actor:
+    return Actor("hub_key", hub.key_id, ip)
+
+
+async def new_hub_org_context(
+    session: AsyncSession, hub: HubPrincipal, org_id: str, ip: str | None
+) -> TenantContext:
+    """The context in which a hub key creates an org for its product's customer: it acts as the
+    org's first owner would (so it may invite the customer as owner), for this one call."""
+    context = _context(org_id, _hub_actor(hub, ip), Role.OWNER, frozenset({Scope.HUB}))
+    await bind_tenant(session, context)
+    return context
+
+
+async def hub_org_context(
+    session: AsyncSession, hub: HubPrincipal, org_ref: str, ip: str | None
+) -> TenantContext:
+    """The context of a hub key on an org its product provisioned; 404 for any other org."""
+    if not looks_like_id(org_ref, "org"):
+        raise NotFoundError("Organization not found")
+    if await GlobalHubOrgRepository(session).of_org(hub.product, org_ref) is None:
+        raise NotFoundError("Organization not found")
+    context = _context(org_ref, _hub_actor(hub, ip), None, frozenset({Scope.HUB}))
     await bind_tenant(session, context)
     return context

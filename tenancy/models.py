@@ -214,3 +214,41 @@ class WebhookDelivery(TenantOwned, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
     delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class HubKey(Base):
+    """A hub service key (tgh_) the operator issues to a sibling product; global, not an org's."""
+
+    __tablename__ = "hub_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    product: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class HubOrg(Base):
+    """The org a sibling product's customer (its external id) was provisioned as.
+
+    Not TenantOwned: it is read before a tenant is known, to find or refuse one. The unique
+    (product, external_id) makes two concurrent provisioning calls unable to create two orgs.
+    """
+
+    __tablename__ = "hub_orgs"
+    __table_args__ = (
+        UniqueConstraint("product", "external_id", name="uq_hub_orgs_product_external_id"),
+    )
+
+    org_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    product: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(200))
+    project_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("projects.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -255,3 +255,49 @@ class WebhookDeliveryOut(msgspec.Struct):
     next_attempt_at: datetime | None
     delivered_at: datetime | None
     created_at: datetime | None
+
+
+Product = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+]
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+class HubKeyCreate(Input):
+    name: Name
+    product: Product
+
+
+class HubKeyOut(msgspec.Struct, omit_defaults=True):
+    id: str
+    name: str
+    product: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    key: str | None = None
+
+
+class HubProvisionIn(Input):
+    external_id: ExternalId
+    org_name: Name
+    project_name: Name | None = None
+    email: Email | None = None
+
+
+class HubOrgRef(msgspec.Struct):
+    id: str
+    slug: str
+
+
+class HubProjectRef(msgspec.Struct):
+    id: str | None
+
+
+class HubProvisionOut(msgspec.Struct, omit_defaults=True):
+    """`key` and `invite` only on the call that created the org: secrets are shown once."""
+
+    org: HubOrgRef
+    project: HubProjectRef
+    key: str | None = None
+    invite: InviteOut | None = None

@@ -1,12 +1,12 @@
-"""Operator API (Bearer TOLLGATE_ADMIN_TOKEN): per-org overrides."""
+"""Operator API (Bearer TOLLGATE_ADMIN_TOKEN): per-org overrides and hub keys."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Any
 
-from litestar import Controller, Request, get, put
-from litestar.di import Provide
+from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
 from api.auth import Ctx, client_ip
@@ -14,17 +14,18 @@ from api.deps import AppResources, DbSession
 from billing import subscriptions
 from billing.schemas import OverridesBody
 from infra.errors import UnauthenticatedError
+from infra.logging import get_logger
+from tenancy import hub
 from tenancy.authz import operator_context
 from tenancy.context import TenantContext
+from tenancy.models import HubKey
+from tenancy.schemas import HubKeyCreate, HubKeyOut
+
+log = get_logger(__name__)
 
 
-async def provide_operator_context(
-    request: Request[Any, Any, Any],
-    db_session: DbSession,
-    resources: AppResources,
-    org: FromPath[str],
-) -> TenantContext:
-    """The operator's context on `{org}`; 401 unless the admin token matches (constant time)."""
+def _check_admin_token(request: Request[Any, Any, Any], resources: AppResources) -> None:
+    """401 unless the request carries the admin token (compared in constant time)."""
     expected = resources.settings.admin_token.get_secret_value()
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if (
@@ -33,7 +34,28 @@ async def provide_operator_context(
         or not hmac.compare_digest(token.strip().encode(), expected.encode())
     ):
         raise UnauthenticatedError("The operator API needs Authorization: Bearer <admin token>")
+
+
+async def provide_operator_context(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    resources: AppResources,
+    org: FromPath[str],
+) -> TenantContext:
+    """The operator's context on `{org}`; 401 unless the admin token matches."""
+    _check_admin_token(request, resources)
     return await operator_context(db_session, org, client_ip(request))
+
+
+async def provide_operator_ip(
+    request: Request[Any, Any, Any], resources: AppResources
+) -> str | None:
+    """The operator's address, for actions on no org; 401 unless the admin token matches."""
+    _check_admin_token(request, resources)
+    return client_ip(request)
+
+
+OperatorIp = NamedDependency[str | None]
 
 
 def _body(included: dict[str, Any], rate_limits: dict[str, Any]) -> dict[str, Any]:
@@ -70,3 +92,45 @@ class AdminController(Controller):
             on_change=lambda: resources.admission.publish_invalidation(ctx.org_id),
         )
         return _body(saved.included, saved.rate_limits)
+
+
+def _hub_key_out(key: HubKey, secret: str | None = None) -> HubKeyOut:
+    return HubKeyOut(
+        key.id, key.name, key.product, key.prefix, key.created_at, key.revoked_at, secret
+    )
+
+
+class HubKeyController(Controller):
+    """Hub keys (tgh_) of sibling products, issued and revoked by the operator.
+
+    They belong to no org, so there is no org audit log to write to: issue and revocation are
+    logged as structured events instead.
+    """
+
+    path = "/v1/admin/hub-keys"
+    tags = ["admin"]
+    dependencies = {"operator_ip": Provide(provide_operator_ip)}
+
+    @post("/", operation_id="create_hub_key")
+    async def create_hub_key(
+        self, data: JSONBody[HubKeyCreate], db_session: DbSession, operator_ip: OperatorIp
+    ) -> HubKeyOut:
+        """A new hub key for a product; its secret is in `key`, shown this once."""
+        created = await hub.create_hub_key(db_session, data.name, data.product)
+        log.info("hub_key.created", key_id=created.key.id, product=data.product, ip=operator_ip)
+        return _hub_key_out(created.key, created.secret)
+
+    @get("/", operation_id="list_hub_keys")
+    async def list_hub_keys(
+        self, db_session: DbSession, operator_ip: OperatorIp
+    ) -> list[HubKeyOut]:
+        """Every hub key by prefix, revoked ones included."""
+        return [_hub_key_out(k) for k in await hub.list_hub_keys(db_session)]
+
+    @delete("/{key_id:str}", operation_id="revoke_hub_key")
+    async def revoke_hub_key(
+        self, key_id: FromPath[str], db_session: DbSession, operator_ip: OperatorIp
+    ) -> None:
+        """Revoke a hub key; it stops working as soon as this returns."""
+        key = await hub.revoke_hub_key(db_session, key_id)
+        log.info("hub_key.revoked", key_id=key.id, product=key.product, ip=operator_ip)

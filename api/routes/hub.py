@@ -1,0 +1,104 @@
+"""Hub API for sibling products (Bearer tgh_ hub key): provisioning and entitlements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, SkipValidation
+
+from api.auth import Ctx, client_ip
+from api.deps import AppResources, DbSession
+from billing import metering, subscriptions
+from billing.schemas import EntitlementsOut, HubQuotaOut
+from infra.settings import TIER_RETENTION_DAYS
+from tenancy import hub
+from tenancy.authz import HubPrincipal, authenticate_hub, hub_org_context
+from tenancy.context import TenantContext
+from tenancy.schemas import HubOrgRef, HubProjectRef, HubProvisionIn, HubProvisionOut, InviteOut
+
+
+async def provide_hub_key(request: Request[Any, Any, Any], db_session: DbSession) -> HubPrincipal:
+    """The calling sibling product; 401 without a usable hub key (org and project keys too)."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return await authenticate_hub(db_session, token.strip() if scheme.lower() == "bearer" else None)
+
+
+HubCaller = NamedDependency[SkipValidation[HubPrincipal]]
+
+
+async def provide_hub_org_context(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    hub_key: HubCaller,
+    org_id: FromPath[str],
+) -> TenantContext:
+    """The context of `{org_id}` if the caller's product provisioned it, else 404."""
+    return await hub_org_context(db_session, hub_key, org_id, client_ip(request))
+
+
+class HubController(Controller):
+    """What a sibling product may do for its customers."""
+
+    path = "/v1/hub"
+    tags = ["hub"]
+    dependencies = {"hub_key": Provide(provide_hub_key)}
+
+    @post("/provision", operation_id="hub_provision")
+    async def provision(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[HubProvisionIn],
+        db_session: DbSession,
+        hub_key: HubCaller,
+        resources: AppResources,
+    ) -> Response[HubProvisionOut]:
+        """The org of `external_id`: 201 with a project key (shown once) when this call created
+        it, 200 with the same org and project and no secret on every later call."""
+        done = await hub.provision(
+            db_session,
+            hub_key,
+            external_id=data.external_id,
+            org_name=data.org_name,
+            project_name=data.project_name,
+            email=data.email,
+            ip=client_ip(request),
+        )
+        invite = None
+        if done.invite is not None:
+            row, token = done.invite.invite, done.invite.token
+            url = f"{resources.settings.base_url}/v1/invites/{token}/accept"
+            invite = InviteOut(row.id, row.email, row.role, row.expires_at, token, url)
+        body = HubProvisionOut(
+            org=HubOrgRef(done.org.id, done.org.slug),
+            project=HubProjectRef(done.project_id),
+            key=done.key_secret,
+            invite=invite,
+        )
+        return Response(body, status_code=201 if done.created else 200)
+
+    @get(
+        "/orgs/{org_id:str}/entitlements",
+        operation_id="hub_get_entitlements",
+        dependencies={"ctx": Provide(provide_hub_org_context)},
+    )
+    async def get_entitlements(
+        self, db_session: DbSession, ctx: Ctx, resources: AppResources
+    ) -> EntitlementsOut:
+        """Plan, status, current period, quotas and retention of an org this product provisioned."""
+        ent = await subscriptions.entitlements(db_session, ctx)
+        period, quotas = await metering.quotas(
+            db_session, ctx, resources.quotas, ent, datetime.now(UTC)
+        )
+        return EntitlementsOut(
+            plan=ent.plan.code.value,
+            status=ent.status,
+            period_start=period.start,
+            period_end=period.end,
+            quotas={
+                c.value: HubQuotaOut(q.included, q.used, q.remaining) for c, q in quotas.items()
+            },
+            retention_days=TIER_RETENTION_DAYS[ent.plan.tier],
+        )

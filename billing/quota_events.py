@@ -24,6 +24,8 @@ async def announce_thresholds(
     session: AsyncSession, context: TenantContext, backend: QuotaBackend, now: datetime
 ) -> None:
     """Emit the threshold events the org's current period has newly reached."""
+    if not await webhooks.wanted(session, context, [event_type for event_type, _ in THRESHOLDS]):
+        return  # the common case: nobody listens, so no usage is read
     ent = await subscriptions.entitlements(session, context)
     period, quotas = await metering.quotas(session, context, backend, ent, now)
     for category, quota in quotas.items():

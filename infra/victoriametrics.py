@@ -34,6 +34,18 @@ def tenant_matcher(org_id: str, project_id: str | None = None) -> str:
     return "{" + labels + "}"
 
 
+def _check(status: int, text: str, what: str = "metrics store") -> None:
+    """Raise the store error an HTTP status means: 5xx unavailable, 4xx rejected."""
+    if status >= 500:
+        raise StoreUnavailableError(f"{what} answered {status}")
+    if status >= 400:
+        raise StoreRejectedError(text.strip()[:500] or f"HTTP {status}")
+
+
+def _unreachable(exc: httpx.HTTPError) -> StoreUnavailableError:
+    return StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store")
+
+
 async def _post(
     http: httpx.AsyncClient,
     url: str,
@@ -44,11 +56,8 @@ async def _post(
     try:
         response = await http.post(url, params=params, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
-    if response.status_code >= 500:
-        raise StoreUnavailableError(f"metrics store answered {response.status_code}")
-    if response.status_code >= 400:
-        raise StoreRejectedError(response.text.strip()[:500] or f"HTTP {response.status_code}")
+        raise _unreachable(exc) from exc
+    _check(response.status_code, response.text)
 
 
 async def import_prometheus(
@@ -86,7 +95,7 @@ async def query(
     try:
         return await http.post(f"{read_url.rstrip('/')}/api/v1/{path}", data=dict_of(form))
     except httpx.HTTPError as exc:
-        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
+        raise _unreachable(exc) from exc
 
 
 def dict_of(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
@@ -104,11 +113,8 @@ async def delete_series(http: httpx.AsyncClient, read_url: str, matcher: str) ->
             f"{read_url.rstrip('/')}/api/v1/admin/tsdb/delete_series", data={"match[]": matcher}
         )
     except httpx.HTTPError as exc:
-        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
-    if response.status_code >= 500:
-        raise StoreUnavailableError(f"metrics store answered {response.status_code}")
-    if response.status_code >= 400:
-        raise StoreRejectedError(response.text.strip()[:500] or f"HTTP {response.status_code}")
+        raise _unreachable(exc) from exc
+    _check(response.status_code, response.text)
 
 
 async def copy_native(
@@ -142,10 +148,8 @@ async def copy_native(
             headers={"accept-encoding": "gzip"},
         ) as exported:
             if exported.status_code >= 400:
-                detail = (await exported.aread()).decode(errors="replace").strip()[:500]
-                if exported.status_code >= 500:
-                    raise StoreUnavailableError(f"metrics export answered {exported.status_code}")
-                raise StoreRejectedError(detail or f"HTTP {exported.status_code}")
+                detail = (await exported.aread()).decode(errors="replace")
+                _check(exported.status_code, detail, "metrics export")
 
             async def chunks() -> AsyncIterator[bytes]:
                 nonlocal moved
@@ -161,11 +165,8 @@ async def copy_native(
                 f"{write_url.rstrip('/')}/api/v1/import/native", content=chunks(), headers=headers
             )
     except httpx.HTTPError as exc:
-        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
-    if response.status_code >= 500:
-        raise StoreUnavailableError(f"metrics import answered {response.status_code}")
-    if response.status_code >= 400:
-        raise StoreRejectedError(response.text.strip()[:500] or f"HTTP {response.status_code}")
+        raise _unreachable(exc) from exc
+    _check(response.status_code, response.text, "metrics import")
     return moved
 
 
@@ -179,13 +180,11 @@ async def export_lines(
             "GET", f"{read_url.rstrip('/')}/api/v1/export", params={"match[]": matcher}
         ) as response:
             if response.status_code >= 400:
-                detail = (await response.aread()).decode(errors="replace").strip()[:500]
-                if response.status_code >= 500:
-                    raise StoreUnavailableError(f"metrics export answered {response.status_code}")
-                raise StoreRejectedError(detail or f"HTTP {response.status_code}")
+                detail = (await response.aread()).decode(errors="replace")
+                _check(response.status_code, detail, "metrics export")
             async for raw in response.aiter_lines():
                 line = raw.strip()
                 if line:
                     yield line.encode()
     except httpx.HTTPError as exc:
-        raise StoreUnavailableError(f"{type(exc).__name__} talking to the metrics store") from exc
+        raise _unreachable(exc) from exc

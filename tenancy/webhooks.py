@@ -165,6 +165,15 @@ async def list_deliveries(
     return await repository.deliveries_page(endpoint.id, before, min(limit, MAX_PAGE))
 
 
+async def wanted(session: AsyncSession, context: TenantContext, event_types: Sequence[str]) -> bool:
+    """Whether any endpoint of the org subscribes to one of these event types."""
+    repository = WebhookRepository(session, context)
+    for event_type in event_types:
+        if await repository.subscribed(event_type):
+            return True
+    return False
+
+
 async def emit_once(
     session: AsyncSession,
     context: TenantContext,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from litestar import Controller, Request, Response, post
 from litestar.params import FromPath
@@ -34,6 +35,7 @@ from telemetry.documents_ingest import (
     within_retention,
 )
 from telemetry.stores import Scope as StoreScope
+from telemetry.stores import TelemetryStore
 from telemetry.units import log_units, trace_units
 from tenancy.authz import authenticate_ingest
 from tenancy.roles import Scope
@@ -52,25 +54,39 @@ def _span_units(spans: list[Span]) -> dict[Category, int]:
     return {category: n for category, n in counted.items() if n}
 
 
+@dataclass(frozen=True)
+class Signal(Generic[D]):
+    """What differs between logs and spans on the way in."""
+
+    scope: Scope
+    decode: Callable[..., Decoded[D]]
+    time_of: Callable[[D], datetime]
+    units_of: Callable[[list[D]], Mapping[Category, int]]
+    answer: Callable[[Format, str | None, Decoded[D]], Answer]
+    writer: Callable[[TelemetryStore], Callable[[StoreScope, list[D]], Awaitable[None]]]
+
+
+LOGS: Final = Signal[LogRecord](
+    Scope.LOGS_WRITE, decode_logs, log_time, _log_units, logs_answer, lambda s: s.write_logs
+)
+SPANS: Final = Signal[Span](
+    Scope.TRACES_WRITE, decode_spans, span_time, _span_units, spans_answer, lambda s: s.write_spans
+)
+
+
 async def _ingest(
     request: Request[Any, Any, Any],
     resources: AppResources,
     project_id: str,
-    *,
-    signal: Scope,
-    decode: Callable[..., Decoded[D]],
+    signal: Signal[D],
     form: Format,
-    time_of: Callable[[D], datetime],
-    units_of: Callable[[list[D]], Mapping[Category, int]],
-    answer: Callable[[Format, str | None, Decoded[D]], Answer],
-    write: Callable[[StoreScope, list[D]], Awaitable[None]],
 ) -> Response[bytes]:
     now = datetime.now(UTC)
     token = key_from(request)
-    key = await authenticate_ingest(resources.key_lookup, token, project_id, signal, now)
+    key = await authenticate_ingest(resources.key_lookup, token, project_id, signal.scope, now)
     content_type = request.headers.get("content-type")
     try:
-        decoded = decode(
+        decoded = signal.decode(
             await request.body(),
             form,
             content_type,
@@ -83,60 +99,26 @@ async def _ingest(
         raise PayloadProblem(exc) from None
     # The tier decides what may be stored; the admission below reads the same cached entry.
     tier = (await resources.admission.entitlements(key.org_id, now)).plan.tier
-    kept, dropped = within_retention(decoded, tier, now, time_of)
-    for category, quantity in units_of(dropped).items():
+    kept, dropped = within_retention(decoded, tier, now, signal.time_of)
+    for category, quantity in signal.units_of(dropped).items():
         await record_invalid(resources, key, project_id, category, quantity, now)
     if not kept.documents:
-        reply = answer(form, content_type, kept)
+        reply = signal.answer(form, content_type, kept)
         return Response(reply.body, status_code=200, media_type=reply.media_type)
-    units = units_of(kept.documents)
+    units = signal.units_of(kept.documents)
     admitted = await admit_or_refuse(resources, key, project_id, units, now)
     scope = StoreScope(key.org_id, project_id, admitted.entitlements.plan.tier)
     try:
-        await write(scope, kept.documents)
+        await signal.writer(resources.telemetry)(scope, kept.documents)
     except Exception as exc:  # any failure after admission: refund, then 503
         raise await store_failed(resources, admitted, "log/trace", exc) from None
     count_accepted(units)
-    reply = answer(form, content_type, kept)
+    reply = signal.answer(form, content_type, kept)
     return Response(
         reply.body,
         status_code=200,
         media_type=reply.media_type,
         headers=rate_limit_headers(admitted.decision, units),
-    )
-
-
-async def _logs(
-    request: Request[Any, Any, Any], resources: AppResources, project_id: str, form: Format
-) -> Response[bytes]:
-    return await _ingest(
-        request,
-        resources,
-        project_id,
-        signal=Scope.LOGS_WRITE,
-        decode=decode_logs,
-        form=form,
-        time_of=log_time,
-        units_of=_log_units,
-        answer=logs_answer,
-        write=resources.telemetry.write_logs,
-    )
-
-
-async def _spans(
-    request: Request[Any, Any, Any], resources: AppResources, project_id: str, form: Format
-) -> Response[bytes]:
-    return await _ingest(
-        request,
-        resources,
-        project_id,
-        signal=Scope.TRACES_WRITE,
-        decode=decode_spans,
-        form=form,
-        time_of=span_time,
-        units_of=_span_units,
-        answer=spans_answer,
-        write=resources.telemetry.write_spans,
     )
 
 
@@ -151,25 +133,25 @@ class LogsIngestController(Controller):
         self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
     ) -> Response[bytes]:
         """OTLP/HTTP logs, protobuf or JSON, gzip or deflate."""
-        return await _logs(request, resources, project_id, "otlp")
+        return await _ingest(request, resources, project_id, LOGS, "otlp")
 
     @post("/otlp/v1/traces", operation_id="otlp_traces", status_code=200)
     async def otlp_traces(
         self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
     ) -> Response[bytes]:
         """OTLP/HTTP traces, protobuf or JSON (hex trace and span ids), gzip or deflate."""
-        return await _spans(request, resources, project_id, "otlp")
+        return await _ingest(request, resources, project_id, SPANS, "otlp")
 
     @post("/ingest/logs", operation_id="ingest_logs", status_code=200)
     async def ingest_logs(
         self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
     ) -> Response[bytes]:
         """Simple JSON: one `{level, message, trace_id, attributes, service_id}` or an array."""
-        return await _logs(request, resources, project_id, "simple")
+        return await _ingest(request, resources, project_id, LOGS, "simple")
 
     @post("/ingest/spans", operation_id="ingest_spans", status_code=200)
     async def ingest_spans(
         self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
     ) -> Response[bytes]:
         """Simple JSON: one `{trace_id, trace_name, start_time, …}` or an array."""
-        return await _spans(request, resources, project_id, "simple")
+        return await _ingest(request, resources, project_id, SPANS, "simple")

@@ -12,7 +12,7 @@ from api.deps import AppResources
 from api.gateway.access import read_scope
 from infra.errors import NotFoundError, ValidationError
 from telemetry import queries
-from telemetry.documents import SpanStatus
+from telemetry.documents import Span, SpanStatus
 from telemetry.stores import LogSearch, TraceSearch
 from telemetry.traces import analyze, build_tree
 from tenancy.roles import Scope
@@ -24,6 +24,18 @@ def _duration_ns(value: float | None, name: str) -> int | None:
     if value < 0:
         raise ValidationError(f"{name} cannot be negative", field=name)
     return int(value * queries.NS_PER_MS)
+
+
+async def _trace(
+    request: Request[Any, Any, Any], resources: AppResources, project_id: str, trace_id: str
+) -> list[Span]:
+    """Every span of one trace of the project; 404 when there is none."""
+    now = datetime.now(UTC)
+    scope = await read_scope(request, resources, project_id, Scope.TRACES_READ, now)
+    spans = await resources.telemetry.get_trace(scope, queries.trace_id(trace_id))
+    if not spans:
+        raise NotFoundError("Trace not found")
+    return spans
 
 
 class TracesController(Controller):
@@ -78,11 +90,7 @@ class TracesController(Controller):
         resources: AppResources,
     ) -> dict[str, Any]:
         """Every span of the trace: as a tree (roots and children by start time) and as a list."""
-        now = datetime.now(UTC)
-        scope = await read_scope(request, resources, project_id, Scope.TRACES_READ, now)
-        spans = await resources.telemetry.get_trace(scope, queries.trace_id(trace_id))
-        if not spans:
-            raise NotFoundError("Trace not found")
+        spans = await _trace(request, resources, project_id, trace_id)
         return {
             "trace_id": spans[0].trace_id,
             "span_count": len(spans),
@@ -99,11 +107,7 @@ class TracesController(Controller):
         resources: AppResources,
     ) -> dict[str, Any]:
         """Critical path, self time per service and errors of one trace."""
-        now = datetime.now(UTC)
-        scope = await read_scope(request, resources, project_id, Scope.TRACES_READ, now)
-        spans = await resources.telemetry.get_trace(scope, queries.trace_id(trace_id))
-        if not spans:
-            raise NotFoundError("Trace not found")
+        spans = await _trace(request, resources, project_id, trace_id)
         result: dict[str, Any] = queries.to_builtins(analyze(spans))
         return result
 

@@ -5,14 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services stop-services lint typecheck clean bench
+.PHONY: run test lock install services stop-services lint typecheck clean bench
 
-$(STAMP): pyproject.toml
+# Dependencies come from uv.lock, exactly as tested: `make lock` after changing pyproject.toml.
+UV_VERSION := 0.13.9
+$(STAMP): pyproject.toml uv.lock
 	@command -v $(PY) >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade uv
-	@$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	@$(BIN)/uv --version 2>/dev/null | grep -q '$(UV_VERSION)' || $(BIN)/python -m pip install -q 'uv==$(UV_VERSION)'
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --frozen --extra dev --python $(BIN)/python
 	@touch $(STAMP)
+
+lock: $(STAMP)
+	@$(BIN)/uv lock
 
 install: $(STAMP)
 	@bash scripts/ensure-system.sh

@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import provide_principal
+from api.console import console_handlers
 from api.deps import close_abandoned_sessions, provide_db_session, provide_resources
 from api.errors import EXCEPTION_HANDLERS
 from api.gateway.ingest import MetricsIngestController
@@ -21,8 +22,9 @@ from api.gateway.ingest_documents import LogsIngestController
 from api.gateway.logs import LogsController
 from api.gateway.query import prometheus_label_values, prometheus_read
 from api.gateway.traces import TracesController
-from api.middleware import RequestIdMiddleware, before_send
+from api.middleware import RequestIdMiddleware, before_send, client_address_middleware
 from api.observability import MetricsController, prometheus_config
+from api.params import NulFreeUrlMiddleware
 from api.resources import Resources
 from api.routes.admin import AdminController, HubKeyController
 from api.routes.auth import AuthController
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             TracesController,
             prometheus_read,
             prometheus_label_values,
+            *console_handlers(settings),
         ],
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),
@@ -123,7 +126,12 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             "principal": Provide(provide_principal),
         },
         lifespan=[lifespan],
-        middleware=[RequestIdMiddleware, prometheus_config(settings).middleware],
+        middleware=[
+            client_address_middleware(settings.trusted_proxies),
+            RequestIdMiddleware,
+            prometheus_config(settings).middleware,
+            NulFreeUrlMiddleware(),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         after_exception=[close_abandoned_sessions],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),

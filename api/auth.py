@@ -27,7 +27,7 @@ CSRF_HEADER = "x-csrf-token"
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    """The client address (uvicorn applies X-Forwarded-For from trusted proxies)."""
+    """The client address (X-Forwarded-For counts only through TRUSTED_PROXIES; see middleware)."""
     return request.client.host if request.client else None
 
 
@@ -79,6 +79,15 @@ async def provide_user(principal: Caller) -> UserPrincipal:
     return principal
 
 
+# Which permission each dependency below checks, so a test can list every route's permission.
+_DECLARED: dict[object, Permission] = {}
+
+
+def declared_permission(dependency: Provide) -> Permission | None:
+    """The permission an `org_permission` / `project_permission` dependency checks."""
+    return _DECLARED.get(dependency.dependency)
+
+
 def org_permission(permission: Permission) -> Provide:
     """A dependency giving the TenantContext of `{org}` if the caller holds `permission`."""
 
@@ -90,6 +99,7 @@ def org_permission(permission: Permission) -> Provide:
     ) -> TenantContext:
         return await org_context(db_session, principal, org, permission, client_ip(request))
 
+    _DECLARED[provide] = permission
     return Provide(provide)
 
 
@@ -104,6 +114,7 @@ def project_permission(permission: Permission) -> Provide:
     ) -> TenantContext:
         return await project_context(db_session, principal, project, permission, client_ip(request))
 
+    _DECLARED[provide] = permission
     return Provide(provide)
 
 

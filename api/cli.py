@@ -92,10 +92,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("tollgate: the API did not become ready; see the logs above", file=sys.stderr)
         supervisor.stop()
         return 1
+    # The outbound guard is on in dev too: say how to aim SSO or webhooks at a local service.
+    allowed = settings.outbound_allow_cidrs
+    reachable = (
+        f"public addresses + {allowed}"
+        if allowed
+        else "public addresses only (OUTBOUND_ALLOW_CIDRS=127.0.0.0/8 adds loopback)"
+    )
     banner = [
         "",
         f"Tollgate is running at {url}  (OpenAPI: {url}/schema)",
         f"Operator token (TOLLGATE_ADMIN_TOKEN): {token}",
+        f"Tenant-aimed calls (SSO, webhooks) may reach: {reachable}",
     ]
     if args.demo:
         from api.demo import demo_banner

@@ -33,6 +33,7 @@ async def _demo(settings: Settings) -> list[str]:
                     org_name=DEMO_ORG,
                     ip=None,
                     user_agent="tollgate-demo",
+                    verified=True,  # the operator's own account: no mail to an example address
                 )
             issued = await accounts.issue_session(session, user.id, None, "tollgate-demo")
             principal = UserPrincipal(user.id, user.email, user.name, "", b"", via_cookie=False)
@@ -48,6 +49,7 @@ async def _demo(settings: Settings) -> list[str]:
                 scopes=None,
                 expires_at=None,
                 rate_limits=None,
+                lookup=None,  # a fresh random hash, made before any server of this demo runs
             )
     finally:
         await engine.dispose()

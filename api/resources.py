@@ -12,8 +12,11 @@ from billing.admission import AdmissionService
 from billing.quotas.redis import RedisQuotaBackend
 from infra.crypto import SecretBox, load_secret_box
 from infra.db import create_engine, create_session_factory
+from infra.domain_proof import parse_nameservers
 from infra.http import create_http_client
+from infra.mail import mailer_from_settings
 from infra.oidc import OidcClient
+from infra.outbound import OutboundClient
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.stripe import StripeGateway
@@ -38,6 +41,7 @@ class Resources:
     quotas: RedisQuotaBackend = field(init=False)
     admission: AdmissionService = field(init=False)
     secret_box: SecretBox = field(init=False)
+    outbound: OutboundClient = field(init=False)
     oidc: OidcClient = field(init=False)
     stripe: StripeGateway | None = field(init=False)
     telemetry: TelemetryStore = field(init=False)
@@ -50,7 +54,12 @@ class Resources:
         self.quotas = RedisQuotaBackend(self.redis)
         self.admission = AdmissionService(self.session_factory, self.quotas, self.redis)
         self.secret_box = load_secret_box(self.settings)  # prod refuses to start without a key
-        self.oidc = OidcClient(self.http, require_https=self.settings.env == "prod")
+        mailer_from_settings(self.settings)  # a bad SMTP_URL, or none in prod, stops the start
+        # Tenant-aimed calls (SSO) go through the guarded client, in every environment; a bad
+        # OUTBOUND_ALLOW_CIDRS or DOMAIN_VERIFY_NAMESERVERS stops the process here.
+        parse_nameservers(self.settings.domain_verify_nameservers)
+        self.outbound = OutboundClient.from_cidrs(self.settings.outbound_allow_cidrs)
+        self.oidc = OidcClient(self.outbound, require_https=self.settings.env == "prod")
         self.stripe = StripeGateway.from_settings(self.settings)  # None: no collection
         self.telemetry = open_telemetry_store(self.settings, self.session_factory)
 
@@ -71,6 +80,7 @@ class Resources:
         if self.stripe is not None:
             await self.stripe.close()
         await self.telemetry.close()
+        await self.outbound.aclose()
         if not self.owned:
             return
         await self.http.aclose()

@@ -43,6 +43,8 @@ def children(settings: Settings) -> list[Child]:
                 "--workers",
                 str(settings.api_workers),
                 "--no-access-log",
+                # X-Forwarded-For is applied by the app, from TRUSTED_PROXIES only.
+                "--no-proxy-headers",
                 "--timeout-graceful-shutdown",
                 "10",
             ],

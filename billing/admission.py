@@ -9,10 +9,12 @@ spend cap is a few seconds stale.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeGuard
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +24,7 @@ from billing.entitlements import Entitlements
 from billing.errors import OrgSuspendedError
 from billing.plans import Period
 from billing.quotas.base import (
+    MAX_UNITS,
     Admission,
     Category,
     CategoryPolicy,
@@ -50,12 +53,33 @@ class _Entry:
 
 
 def key_rate_limits(raw: Mapping[str, object] | None) -> dict[Category, RateLimit]:
-    """A key's per-category rate-limit overrides as stored on the key."""
+    """A key's per-category rate-limit overrides as stored on the key, whatever was stored.
+
+    A value beyond what the kernel represents (2**53) is clamped to it: it is then no lower
+    than the project's limit and so, as any override that does not lower, ignored. A value that
+    is no limit at all (unknown category, not a positive number) is ignored.
+    """
     limits: dict[Category, RateLimit] = {}
     for name, value in (raw or {}).items():
-        if isinstance(value, dict):
-            limits[Category(name)] = RateLimit(rate=float(value["rate"]), burst=int(value["burst"]))
+        if not isinstance(value, dict) or name not in Category.__members__.values():
+            continue
+        rate, burst = value.get("rate"), value.get("burst")
+        if not _positive_number(rate) or not _positive_number(burst):
+            continue
+        limits[Category(name)] = RateLimit(
+            rate=min(float(rate), float(MAX_UNITS)),
+            burst=max(1, min(int(burst), MAX_UNITS)),
+        )
     return limits
+
+
+def _positive_number(value: object) -> TypeGuard[int | float]:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 @dataclass(frozen=True)
@@ -136,9 +160,12 @@ class AdmissionService:
         decision = await admit_with_seed(self._backend, admission, policies, self._load_used)
         return Admitted(decision, admission, ent)
 
-    async def refund(self, admission: Admission) -> None:
-        """Undo an admission whose store failed: nothing is billed as accepted."""
-        await self._backend.refund(admission)
+    async def refund(
+        self, admission: Admission, refile: Outcome | None = Outcome.STORE_UNAVAILABLE
+    ) -> None:
+        """Undo an admission whose store failed (nothing is billed as accepted), or the part of
+        one the store already held (`refile=None`: billed when first stored)."""
+        await self._backend.refund(admission, refile)
 
     async def record_invalid(
         self,

@@ -35,6 +35,7 @@ from billing.subscriptions import (
     queue_tier_move,
 )
 from infra import jobs
+from infra.cursors import id_cursor
 from infra.errors import NotFoundError
 from infra.ids import new_id
 from tenancy import audit, webhooks
@@ -232,7 +233,7 @@ async def list_invoices(
 ) -> tuple[list[tuple[Invoice, Sequence[InvoiceLine]]], str | None]:
     """A page of invoices, newest first, with their lines; the next cursor if there is more."""
     repo = InvoiceRepository(session, context)
-    found = await repo.page(cursor, limit + 1)
+    found = await repo.page(id_cursor(cursor, "inv"), limit + 1)
     page = [(invoice, await repo.lines(invoice.id)) for invoice in found[:limit]]
     return page, (page[-1][0].id if len(found) > limit else None)
 

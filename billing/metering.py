@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.entitlements import Entitlements
@@ -23,8 +24,12 @@ from billing.plans import Period
 from billing.quotas.base import Category, Outcome, QuotaBackend
 from billing.repository import UsageRepository
 from infra import jobs
+from infra.logging import get_logger
 from tenancy.authz import system_context
 from tenancy.context import Actor, TenantContext
+from tenancy.repository import OrgRepository
+
+log = get_logger(__name__)
 
 FLUSH_ACTOR = Actor("system", "metering.flush")
 
@@ -37,34 +42,76 @@ async def flush(
 ) -> int:
     """Persist every pending outcome hour of every org; delete closed hours after commit.
 
-    `after_org` runs for each org flushed, in the same transaction (threshold webhooks)."""
+    Each org is written in a savepoint of its own, so one org's failure (a row the ledger
+    refuses, counters that cannot be read) is logged, leaves that org's hours in Redis for the
+    next run, and never blocks another org. An org that no longer exists is not billed: its
+    Redis state is discarded (its ledger went with it). `after_org` runs for each org flushed,
+    in a savepoint of its own after the org's rows (threshold webhooks); its failure is logged
+    and does not undo the rows. Returns the number of ledger rows written."""
     written = 0
     for org_id in await backend.pending_orgs():
-        hours = await backend.pending_outcomes(org_id, now=now)
-        if not hours:
-            continue
-        context = await system_context(session, org_id, FLUSH_ACTOR)
-        rows: list[dict[str, object]] = [
-            {
-                "hour": hour.hour,
-                "project_id": key.project_id,
-                "key_id": key.key_id,
-                "category": key.category.value,
-                "outcome": key.outcome.value,
-                "generation": hour.generation,
-                "quantity": count,
-            }
-            for hour in hours
-            for key, count in hour.counts.items()
-        ]
-        await UsageRepository(session, context).set_hours(rows)
-        if after_org is not None:
-            await after_org(session, context)
-        written += len(rows)
-        closed = [hour.hour for hour in hours if hour.closed]
-        if closed:
-            jobs.after_commit(session, _deleter(backend, org_id, closed, now))
+        try:
+            written += await _flush_org(session, backend, org_id, now, after_org)
+        except Exception:
+            # one org's failure must not stop the others; its hours stay for the next run
+            log.exception("metering.flush_org_failed", org_id=org_id)
     return written
+
+
+async def _flush_org(
+    session: AsyncSession,
+    backend: QuotaBackend,
+    org_id: str,
+    now: datetime,
+    after_org: Callable[[AsyncSession, TenantContext], Awaitable[None]] | None,
+) -> int:
+    hours = await backend.pending_outcomes(org_id, now=now)
+    if not hours:
+        return 0
+    # Bound outside the savepoint: rolling the savepoint back must not revert the tenant binding
+    # (the existence check below would then run under the previous org's RLS scope).
+    context = await system_context(session, org_id, FLUSH_ACTOR)
+    rows: list[dict[str, object]] = [
+        {
+            "hour": hour.hour,
+            "project_id": key.project_id,
+            "key_id": key.key_id,
+            "category": key.category.value,
+            "outcome": key.outcome.value,
+            "generation": hour.generation,
+            "quantity": count,
+        }
+        for hour in hours
+        for key, count in hour.counts.items()
+    ]
+    try:
+        async with session.begin_nested():
+            await UsageRepository(session, context).set_hours(rows)
+    except SQLAlchemyError:
+        if await OrgRepository(session, context).get() is not None:
+            raise
+        await discard_org(backend, org_id)
+        return 0
+    if after_org is not None:
+        try:
+            async with session.begin_nested():
+                await after_org(session, context)
+        except Exception:
+            log.exception("metering.after_org_failed", org_id=org_id)
+    closed = [hour.hour for hour in hours if hour.closed]
+    if closed:
+        jobs.after_commit(session, _deleter(backend, org_id, closed, now))
+    return len(rows)
+
+
+async def discard_org(backend: QuotaBackend, org_id: str) -> int:
+    """Drop a deleted org's pending usage and quota state from Redis; returns the keys removed.
+
+    Deliberate: deleting an org deletes its ledger and invoices with it, so its unflushed hours
+    have nothing to be billed against. Idempotent (the purge job runs it on each pass)."""
+    discarded = await backend.discard_org(org_id)
+    log.info("metering.org_state_discarded", org_id=org_id, keys=discarded)
+    return discarded
 
 
 def _deleter(

@@ -2,10 +2,16 @@
 webhook events.
 
 The mirror copies our invoice line for line (one invoice item per line, same cents) onto a
-Stripe invoice that is finalized and charged automatically. Every step is idempotent and
-resumable: the Stripe invoice is created with a key derived from our invoice id and recorded at
-once; items already on it (by `tollgate_line_id` metadata) are never added twice; the invoice
-is finalized only while Stripe still says `draft`.
+Stripe invoice that we finalize, after which Stripe charges it automatically. Every step is
+idempotent and resumable, also past Stripe's 24 h idempotency window:
+- the Stripe draft is created with `auto_advance=false` (Stripe never finalizes it on its own)
+  and its id is committed in a transaction of its own before any item is added
+  (`record_remote_invoice`); a retry reuses it, and an id we failed to record is found again
+  by our metadata before a new draft is made;
+- the draft's items are reconciled with our lines (by `tollgate_line_id` metadata): a missing
+  line is added, a wrong amount corrected, a duplicate or foreign item removed;
+- the draft is finalized only once its items equal our lines, and only while Stripe still says
+  `draft`; a finalized total that differs from ours raises.
 
 Webhook events are stored once by id (replays are dropped at the door) and handled by a job.
 Handlers are monotonic: `paid` is final, a failure reported for a paid invoice is ignored, and
@@ -14,6 +20,7 @@ an older payment-method event never overwrites a newer one, so out-of-order deli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import dunning
 from billing.errors import BillingNotConfiguredError
 from billing.invoices import Notify, mark_paid
-from billing.models import Invoice, StripeEvent
+from billing.models import Invoice, InvoiceLine, StripeEvent
 from billing.money import to_cents
 from billing.repository import (
     BillingAccountRepository,
@@ -48,7 +55,11 @@ STRIPE_ACTOR = Actor("system", "stripe")
 
 
 class InvoiceMirrorMismatch(RuntimeError):
-    """Stripe's finalized total differs from ours: never let that pass silently."""
+    """Stripe's invoice differs from ours: never finalize it, never let it pass silently."""
+
+
+# A Stripe invoice made for one of ours was created after ours was issued; margin for clock skew.
+FIND_SKEW = timedelta(hours=1)
 
 
 def _gateway(gateway: StripeGateway | None) -> StripeGateway:
@@ -102,10 +113,41 @@ async def portal(
     return await stripe.portal_session(customer, return_url)
 
 
+def _mirrored(invoice: Invoice) -> bool:
+    """Whether Stripe should collect this invoice (paid and void ones are never created there)."""
+    return invoice.total > 0 and invoice.status not in ("void", "paid")
+
+
+async def record_remote_invoice(
+    session: AsyncSession, context: TenantContext, gateway: StripeGateway, invoice_id: str
+) -> bool:
+    """Give one of our invoices its Stripe draft (found again, or created); True if its id was
+    recorded now. The caller commits it before `sync_invoice` adds anything to the draft."""
+    invoice = await InvoiceRepository(session, context).get(invoice_id, for_update=True)
+    if invoice is None or not _mirrored(invoice) or invoice.stripe_invoice_id is not None:
+        return False
+    customer = await ensure_customer(session, context, gateway)
+    since = int((invoice.issued_at - FIND_SKEW).timestamp())
+    remote = await gateway.find_invoice(customer, invoice.id, created_since=since)
+    if remote is None:
+        remote = await gateway.create_invoice(
+            customer,
+            key=f"tg-invoice-{invoice.id}",
+            description=_description(invoice),
+            metadata={"tollgate_invoice_id": invoice.id, "tollgate_org_id": context.org_id},
+        )
+    invoice.stripe_invoice_id, invoice.stripe_status = remote.id, remote.status
+    await session.flush()
+    log.info("stripe.invoice_recorded", invoice_id=invoice.id, stripe_invoice_id=remote.id)
+    return True
+
+
 async def sync_invoice(
     session: AsyncSession, context: TenantContext, gateway: StripeGateway, invoice_id: str
 ) -> str | None:
-    """Bring Stripe in line with one of our invoices; returns Stripe's status (None: skipped)."""
+    """Bring Stripe in line with one of our invoices; returns Stripe's status (None: skipped).
+
+    The Stripe draft must be recorded first (`record_remote_invoice`, committed)."""
     repo = InvoiceRepository(session, context)
     invoice = await repo.get(invoice_id, for_update=True)
     if invoice is None or invoice.total <= 0 or invoice.status == "void":
@@ -117,41 +159,16 @@ async def sync_invoice(
             ).status
             await session.flush()
         return invoice.stripe_status
-    customer = await ensure_customer(session, context, gateway)
-    if invoice.stripe_invoice_id is None:
-        created = await gateway.create_invoice(
-            customer,
-            key=f"tg-invoice-{invoice.id}",
-            description=_description(invoice),
-            metadata={"tollgate_invoice_id": invoice.id, "tollgate_org_id": context.org_id},
-        )
-        invoice.stripe_invoice_id, invoice.stripe_status = created.id, created.status
-        await session.flush()
     stripe_id = invoice.stripe_invoice_id
+    if stripe_id is None:
+        raise RuntimeError(f"invoice {invoice.id} has no recorded Stripe draft to fill")
     current = await gateway.invoice(stripe_id)
     if current.status == "draft":
-        present = await gateway.invoice_item_keys(stripe_id)
-        period = (int(invoice.period_start.timestamp()), int(invoice.period_end.timestamp()))
-        for line in await repo.lines(invoice.id):
-            if line.id in present:
-                continue
-            await gateway.add_invoice_item(
-                customer,
-                stripe_id,
-                key=f"tg-line-{line.id}",
-                amount_cents=to_cents(line.amount),
-                description=line.description,
-                period=period,
-                metadata={
-                    "tollgate_line_id": line.id,
-                    "tollgate_invoice_id": invoice.id,
-                    "kind": line.kind,
-                    "category": line.category or "",
-                    "quantity": f"{line.quantity.normalize():f}",
-                    "unit_price": f"{line.unit_price.normalize():f}",
-                },
-            )
+        customer = await ensure_customer(session, context, gateway)
+        lines = await repo.lines(invoice.id)
+        await _reconcile_items(gateway, customer, invoice, lines)
         current = await gateway.finalize_invoice(stripe_id)
+        log.info("stripe.invoice_finalized", invoice_id=invoice.id, stripe_invoice_id=stripe_id)
     if current.total != to_cents(invoice.total):
         raise InvoiceMirrorMismatch(
             f"Stripe invoice {stripe_id} totals {current.total} cents, ours {invoice.total}"
@@ -159,6 +176,49 @@ async def sync_invoice(
     invoice.stripe_status = current.status
     await session.flush()
     return current.status
+
+
+async def _reconcile_items(
+    gateway: StripeGateway, customer: str, invoice: Invoice, lines: Sequence[InvoiceLine]
+) -> None:
+    """Make the draft's items equal our lines (one item per line, same cents), then check it."""
+    stripe_id = invoice.stripe_invoice_id
+    assert stripe_id is not None  # noqa: S101 (checked by the caller)
+    wanted = {line.id: to_cents(line.amount) for line in lines}
+    present: set[str] = set()
+    for item in await gateway.invoice_items(stripe_id):
+        line_id = item.line_id
+        if line_id is None or line_id not in wanted or line_id in present:
+            await gateway.delete_invoice_item(item.id)  # not one of our lines, or a duplicate
+            continue
+        present.add(line_id)
+        if item.amount != wanted[line_id]:
+            await gateway.set_invoice_item_amount(item.id, wanted[line_id])
+    period = (int(invoice.period_start.timestamp()), int(invoice.period_end.timestamp()))
+    for line in lines:
+        if line.id in present:
+            continue
+        await gateway.add_invoice_item(
+            customer,
+            stripe_id,
+            key=f"tg-line-{line.id}",
+            amount_cents=wanted[line.id],
+            description=line.description,
+            period=period,
+            metadata={
+                "tollgate_line_id": line.id,
+                "tollgate_invoice_id": invoice.id,
+                "kind": line.kind,
+                "category": line.category or "",
+                "quantity": f"{line.quantity.normalize():f}",
+                "unit_price": f"{line.unit_price.normalize():f}",
+            },
+        )
+    mirror = sorted((i.line_id or "", i.amount) for i in await gateway.invoice_items(stripe_id))
+    if mirror != sorted(wanted.items()):
+        raise InvoiceMirrorMismatch(
+            f"Stripe draft {stripe_id} does not match invoice {invoice.id} yet: not finalized"
+        )
 
 
 def _description(invoice: Invoice) -> str:

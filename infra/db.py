@@ -11,14 +11,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 from infra import jobs
+from infra.orm import Base
 from infra.settings import Settings
 
-
-class Base(DeclarativeBase):
-    """Declarative base of every ORM model."""
+__all__ = ["Base", "create_engine", "create_session_factory", "unit_of_work"]
 
 
 def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
@@ -40,9 +38,10 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Commit on success and then send buffered jobs; roll back and drop them on error.
+    """Commit on success (jobs are outbox rows of this transaction), then relay them at once.
 
-    A failed commit is re-raised, never swallowed, so the caller sees the real outcome.
+    A failed commit is re-raised, never swallowed, so the caller sees the real outcome; once the
+    commit succeeded nothing after it raises (a job the relay could not send waits in the outbox).
     """
     async with factory() as session:
         jobs.open_buffer(session)

@@ -5,6 +5,8 @@ deprecated): signature against the provider's JWKS (asymmetric algorithms only),
 the discovered issuer, `aud` containing our client id (and `azp` when there are several
 audiences), `nonce`, `exp` and `iat` with a small leeway. Every failure is one `OidcError` whose
 message is safe to show: it never carries a token, a secret or a provider's response body.
+Every fetch (discovery, JWKS, token, userinfo) goes through the guarded outbound client, since a
+tenant names the provider: a refused address and a failed fetch read the same.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from joserfc.errors import (
     UnsupportedAlgorithmError,
 )
 from joserfc.jwk import KeySet
+
+from infra.outbound import OutboundClient
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that its httpx integration moves to the `httpx2` package;
@@ -254,7 +258,7 @@ class OidcClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        outbound: OutboundClient,
         *,
         require_https: bool = True,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
@@ -265,7 +269,8 @@ class OidcClient:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._http = http
+        self._outbound = outbound
+        self._http = outbound.http
         self.require_https = require_https
         self._timeout = timeout
         self._leeway = leeway
@@ -347,8 +352,10 @@ class OidcClient:
             except OAuthError as exc:
                 error = exc.error if _SAFE_ERROR_CODE.match(str(exc.error or "")) else "error"
                 raise OidcError(f"The identity provider refused the code ({error})") from None
-            except httpx.HTTPError:
-                raise OidcError("The identity provider's token endpoint failed") from None
+            except (httpx.HTTPError, httpx.InvalidURL):
+                raise OidcError(
+                    "The identity provider's token endpoint could not be fetched"
+                ) from None
             except ValueError:
                 raise OidcError("The identity provider's token response is not JSON") from None
         return dict(token)
@@ -441,10 +448,10 @@ class OidcClient:
                     body += chunk
                     if len(body) > MAX_DOCUMENT_BYTES:
                         raise OidcError(f"The identity provider's {what} is too large")
-        except httpx.HTTPError as exc:
-            raise OidcError(
-                f"The identity provider's {what} could not be fetched ({type(exc).__name__})"
-            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL):
+            # One text for every cause (refused address, closed port, timeout): the error must
+            # not tell a tenant what listens where.
+            raise OidcError(f"The identity provider's {what} could not be fetched") from None
         try:
             document = json.loads(bytes(body))
         except ValueError:
@@ -455,9 +462,12 @@ class OidcClient:
 
     def _oauth_client(self, party: RelyingParty) -> Any:
         """Authlib's client for one exchange (closed by the caller's `async with`)."""
-        options: dict[str, Any] = {"timeout": self._timeout, "follow_redirects": False}
-        if self._transport is not None:
-            options["transport"] = self._transport
+        options: dict[str, Any] = {
+            "timeout": self._timeout,
+            "follow_redirects": False,
+            "trust_env": False,
+            "transport": self._transport or self._outbound.lend_transport(),
+        }
         return AsyncOAuth2Client(
             client_id=party.client_id,
             client_secret=party.client_secret,

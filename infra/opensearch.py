@@ -5,10 +5,12 @@ Domain-agnostic: documents and query clauses are plain dicts built by
 `<prefix>spans-<tier>-YYYY.MM.DD` (UTC days); composable templates (installed once per process,
 before the first write) give them strict mappings, so a document can never add a field.
 
-Writes are acknowledged when OpenSearch has them in its translog on every active copy (durable),
-and become searchable at the next refresh (`refresh_interval`, 1 s) unless the adapter was built
-with `refresh="wait_for"`. Every call has an explicit timeout; transport failures, timeouts,
-429 and 5xx answers raise `UnavailableError` (503 with Retry-After) so callers refund and retry.
+Ingest writes use `create` (a document id already stored is a 409 conflict, counted as a
+duplicate, never overwritten); tier moves use `index`. Writes are acknowledged when OpenSearch
+has them in its translog on every active copy (durable), and become searchable at the next
+refresh (`refresh_interval`, 1 s) unless the adapter was built with `refresh="wait_for"`. Every
+call has an explicit timeout; transport failures, timeouts, 429 and 5xx answers raise
+`UnavailableError` (503 with Retry-After) so callers refund and retry.
 """
 
 from __future__ import annotations
@@ -184,28 +186,50 @@ class OpenSearchIndices:
 
     async def bulk_index(self, documents: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Index (index, id, document) triples; an existing id is overwritten (retry-safe)."""
+        await self._bulk("index", documents)
+
+    async def bulk_create(self, documents: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+        """Create (index, id, document) triples; an id already stored is left as it was.
+
+        Returns, per triple, whether this call created it: a retried write conflicts (409) on
+        every document it had stored, which is what tells the caller not to bill it again.
+        """
+        return await self._bulk("create", documents)
+
+    async def _bulk(
+        self, action: Literal["index", "create"], documents: Sequence[tuple[str, str, Any]]
+    ) -> list[bool]:
         if not documents:
-            return
+            return []
         await self.ensure_templates()
         lines: list[bytes] = []
         for index, doc_id, document in documents:
-            lines.append(_encode({"index": {"_index": index, "_id": doc_id}}))
+            lines.append(_encode({action: {"_index": index, "_id": doc_id}}))
             lines.append(_encode(document))
         payload = b"\n".join(lines) + b"\n"
         try:
             answer = await self._client.bulk(body=payload, refresh=self._refresh)
         except (TransportConnectionError, TransportError) as exc:
             raise _unavailable(exc) from exc
-        if answer.get("errors"):
-            failures = [
-                item.get("index", {})
-                for item in answer.get("items", ())
-                if item.get("index", {}).get("status", 200) >= 300
-            ]
-            if any(f.get("status", 500) in (429,) or f.get("status", 500) >= 500 for f in failures):
-                raise _unavailable(RuntimeError("bulk item failures"))
-            reason = failures[0].get("error") if failures else answer
+        if not answer.get("errors"):
+            return [True] * len(documents)
+        created: list[bool] = []
+        failures: list[dict[str, Any]] = []
+        for item in answer.get("items", ()):
+            result = item.get(action, {})
+            status = result.get("status", 500)
+            if status < 300:
+                created.append(True)
+            elif status == 409 and action == "create":
+                created.append(False)
+            else:
+                failures.append(result)
+        if any(f.get("status", 500) in (429,) or f.get("status", 500) >= 500 for f in failures):
+            raise _unavailable(RuntimeError("bulk item failures"))
+        if failures or len(created) != len(documents):
+            reason = failures[0].get("error") if failures else "items missing from the answer"
             raise RuntimeError(f"OpenSearch refused a document: {reason}")
+        return created
 
     async def bulk_delete(self, documents: Sequence[tuple[str, str]]) -> None:
         """Delete (index, id) pairs; one already gone is fine (retry-safe)."""

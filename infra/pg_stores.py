@@ -9,7 +9,8 @@ Writes are one `INSERT … SELECT FROM jsonb_array_elements($1::jsonb) ON CONFLI
 batch: COPY is refused on a table with row-level security for a non-owner, and one JSON text,
 encoded in C by msgspec, costs the API a third of the CPU of a driver-encoded array per column
 (measured in bench/logs_ingest_bench.py), in one round trip whatever the batch size. The primary
-key makes a retried batch a no-op. Day partitions are created by the owner-run
+key makes a retried batch a no-op, and `RETURNING` the key of each row actually inserted tells the
+caller what was new (what to bill). Day partitions are created by the owner-run
 `tg_ensure_telemetry_partitions` in a short transaction of their own, before the write, so the
 partition DDL's lock on the tier table is never held while rows are written.
 """
@@ -139,9 +140,14 @@ TS_CONFIG: Final[ColumnElement[Any]] = literal_column("'simple'::regconfig")
 
 
 @functools.cache
-def _insert_sql(table: TableName, constants: tuple[str, ...], positions: tuple[str, ...]) -> str:
+def _insert_sql(
+    table: TableName,
+    constants: tuple[str, ...],
+    positions: tuple[str, ...],
+    returning: tuple[str, ...] = (),
+) -> str:
     """An INSERT of rows sent as one JSON array of arrays, `positions` naming each element
-    (a name starting with `_` is skipped).
+    (a name starting with `_` is skipped), returning the `returning` columns of new rows.
 
     Constants come first as $2, $3 …; the rows are $1. One JSON text per batch is encoded in C
     by the caller and taken apart by PostgreSQL, instead of one driver-encoded array per column.
@@ -156,12 +162,17 @@ def _insert_sql(table: TableName, constants: tuple[str, ...], positions: tuple[s
             continue  # an element the caller sends but the table takes from elsewhere
         kind = kinds[name]
         values[name] = f"r->{i}" if kind == "jsonb" else f"(r->>{i})::{kind}"
+    if any(name not in kinds for name in returning):
+        raise ValueError(f"cannot return a column {table} does not have")
     names = ", ".join(f'"{name}"' for name in kinds)
     selected = ", ".join(values[name] for name in kinds)
+    # A row that conflicts (stored before, or repeated in the batch) is skipped and not returned.
+    returned = ", ".join(f'"{name}"' for name in returning)
     # Fixed table and column names; every value is bound.
     return (
         f"INSERT INTO {table} ({names}) SELECT {selected} "  # noqa: S608
         f"FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING"
+        + (f" RETURNING {returned}" if returning else "")
     )
 
 
@@ -254,13 +265,21 @@ class PgTelemetryStorage:
         constants: Mapping[str, Any],
         positions: Sequence[str],
         rows_json: str,
-    ) -> None:
+        returning: Sequence[str] = (),
+    ) -> list[tuple[Any, ...]]:
         """Insert rows given as a JSON array of arrays whose elements are the `positions`
         columns (`_name`: skipped), with `constants` the same for every row; every column of
-        the table is named once."""
-        sql = _insert_sql(table, tuple(constants), tuple(positions))
+        the table is named once. Returns the `returning` columns of each row inserted (a row
+        whose key was already stored, or came earlier in the batch, is not)."""
+        sql = _insert_sql(table, tuple(constants), tuple(positions), tuple(returning))
         args = [rows_json, *constants.values()]
-        await self._into_partitions(tier, set(days), lambda: self._insert(org_id, sql, args))
+        inserted: list[tuple[Any, ...]] = []
+
+        async def write() -> None:
+            inserted[:] = await self._insert(org_id, sql, args)
+
+        await self._into_partitions(tier, set(days), write)
+        return inserted
 
     async def _into_partitions(
         self, tier: str, days: set[date], write: Callable[[], Awaitable[object]]
@@ -335,12 +354,12 @@ class PgTelemetryStorage:
                     {"tier": tier, "org": org_id, "before": before},
                 )
 
-    async def _insert(self, org_id: str, sql: str, args: list[Any]) -> None:
+    async def _insert(self, org_id: str, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
         async with self.bound(org_id) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             if raw is None:  # pragma: no cover - a checked-out connection has its driver
                 raise RuntimeError("no driver connection")
-            await raw.execute(sql, *args)
+            return [tuple(row) for row in await raw.fetch(sql, *args)]
 
     async def fetch(self, org_id: str, statement: Executable) -> Sequence[Any]:
         """The rows of one SELECT run under the org's RLS scope."""

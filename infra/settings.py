@@ -66,8 +66,20 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(SecretStr(""), alias="TOLLGATE_SECRET_KEY")
     hub_url: str = Field("", alias="HUB_URL")
     hub_api_key: SecretStr = Field(SecretStr(""), alias="HUB_API_KEY")
+    # Comma-separated CIDRs that tenant-aimed outbound calls may reach besides public addresses
+    # (e.g. 127.0.0.0/8 for local development and tests); empty in every environment by default.
+    outbound_allow_cidrs: str = Field("", alias="OUTBOUND_ALLOW_CIDRS")
+    # Comma-separated ip[:port] of the nameservers SSO domain proofs ask; empty = the system's.
+    domain_verify_nameservers: str = Field("", alias="DOMAIN_VERIFY_NAMESERVERS")
+    # smtp://[user:password@]host[:port] or smtps://…; empty = print mails to stderr (not in prod).
+    smtp_url: SecretStr = Field(SecretStr(""), alias="SMTP_URL")
+    mail_from: str = Field("Tollgate <no-reply@tollgate.localhost>", alias="MAIL_FROM")
+    # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed; empty = none.
+    trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
 
     data_dir: Path = Field(PROJECT_ROOT / ".cache" / "tollgate", alias="TOLLGATE_DATA_DIR")
+    # The web console's built assets (`npm run build` in console/); absent: no console at `/`.
+    console_dist: Path = Field(PROJECT_ROOT / "console" / "dist", alias="CONSOLE_DIST")
     key_cache_ttl_seconds: float = Field(5.0, alias="KEY_CACHE_TTL_SECONDS", gt=0)
     scheduler_tick_seconds: float = Field(10.0, alias="SCHEDULER_TICK_SECONDS", gt=0)
 

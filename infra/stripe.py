@@ -48,6 +48,15 @@ class StripeInvoice:
 
 
 @dataclass(frozen=True)
+class StripeInvoiceItem:
+    """An item on a Stripe invoice, with the line of ours it mirrors (None: not ours)."""
+
+    id: str
+    line_id: str | None
+    amount: int
+
+
+@dataclass(frozen=True)
 class CheckoutSession:
     """A hosted Checkout page."""
 
@@ -191,14 +200,16 @@ class StripeGateway:
     async def create_invoice(
         self, customer: str, *, key: str, description: str, metadata: Mapping[str, str]
     ) -> StripeInvoice:
-        """A draft invoice charged automatically, holding only the items we attach to it."""
+        """A draft holding only the items we attach to it, charged automatically once we
+        finalize it. `auto_advance` is off: Stripe would otherwise finalize and charge a draft
+        about an hour after its creation, whether or not its items are all on it."""
         try:
             invoice = await self._client.v1.invoices.create_async(
                 {
                     "customer": customer,
                     "currency": "usd",
                     "collection_method": "charge_automatically",
-                    "auto_advance": True,
+                    "auto_advance": False,
                     "pending_invoice_items_behavior": "exclude",
                     "description": description,
                     "metadata": dict(metadata),
@@ -209,6 +220,29 @@ class StripeGateway:
             raise StripeRequestError(f"Stripe refused the invoice: {exc}") from exc
         return _invoice(invoice)
 
+    async def find_invoice(
+        self, customer: str, tollgate_invoice_id: str, *, created_since: int
+    ) -> StripeInvoice | None:
+        """The customer's invoice made for one of ours (by metadata), created at or after a
+        Unix time: recovers an invoice whose id we failed to record."""
+        params: dict[str, Any] = {
+            "customer": customer,
+            "created": {"gte": created_since},
+            "limit": 100,
+        }
+        try:
+            while True:
+                page = await self._client.v1.invoices.list_async(params)  # type: ignore[arg-type]
+                for found in page.data:
+                    metadata: dict[str, Any] = found.metadata.to_dict() if found.metadata else {}
+                    if metadata.get("tollgate_invoice_id") == tollgate_invoice_id:
+                        return _invoice(found)
+                if not page.has_more or not page.data:
+                    return None
+                params["starting_after"] = page.data[-1].id
+        except stripe.StripeError as exc:
+            raise StripeRequestError(f"Stripe refused to list invoices: {exc}") from exc
+
     async def invoice(self, invoice_id: str) -> StripeInvoice:
         """An invoice's current status and total."""
         try:
@@ -216,9 +250,9 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise StripeRequestError(f"Stripe refused to read an invoice: {exc}") from exc
 
-    async def invoice_item_keys(self, invoice_id: str) -> set[str]:
-        """The `tollgate_line_id` metadata of every item already on an invoice."""
-        keys: set[str] = set()
+    async def invoice_items(self, invoice_id: str) -> list[StripeInvoiceItem]:
+        """Every item on an invoice, oldest first, with its `tollgate_line_id` metadata."""
+        items: list[StripeInvoiceItem] = []
         params: dict[str, Any] = {"invoice": invoice_id, "limit": 100}
         try:
             while True:
@@ -226,13 +260,40 @@ class StripeGateway:
                 for item in page.data:
                     metadata: dict[str, Any] = item.metadata.to_dict() if item.metadata else {}
                     line_id = metadata.get("tollgate_line_id")
-                    if line_id:
-                        keys.add(str(line_id))
+                    items.append(
+                        StripeInvoiceItem(
+                            id=str(item.id),
+                            line_id=str(line_id) if line_id else None,
+                            amount=int(item.amount),
+                        )
+                    )
                 if not page.has_more or not page.data:
-                    return keys
+                    return items
                 params["starting_after"] = page.data[-1].id
         except stripe.StripeError as exc:
             raise StripeRequestError(f"Stripe refused to list invoice items: {exc}") from exc
+
+    async def set_invoice_item_amount(self, item_id: str, amount_cents: int) -> None:
+        """Correct the amount of an item on a draft invoice."""
+        try:
+            await self._client.v1.invoice_items.update_async(
+                item_id,
+                {"amount": amount_cents},
+                {"idempotency_key": f"tg-item-{item_id}-amount-{amount_cents}"},
+            )
+        except stripe.StripeError as exc:
+            raise StripeRequestError(f"Stripe refused to update an invoice item: {exc}") from exc
+
+    async def delete_invoice_item(self, item_id: str) -> None:
+        """Remove an item from a draft invoice (a duplicate, or not one of our lines)."""
+        try:
+            await self._client.v1.invoice_items.delete_async(item_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return  # deleted already (a retried job)
+            raise StripeRequestError(f"Stripe refused to delete an invoice item: {exc}") from exc
+        except stripe.StripeError as exc:
+            raise StripeRequestError(f"Stripe refused to delete an invoice item: {exc}") from exc
 
     async def add_invoice_item(
         self,

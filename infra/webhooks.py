@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
-import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
+
+from infra.outbound import FETCH_FAILED, OutboundClient
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a format marker, not a secret)
 SECRET_BYTES = 32
 TIMEOUT_SECONDS = 5.0
-_MAX_ERROR = 500
 
 
 def generate_secret() -> str:
@@ -48,24 +45,18 @@ class Outcome:
 
 
 async def post(
-    http: httpx.AsyncClient,
+    outbound: OutboundClient,
     url: str,
     secret: str,
     message_id: str,
     timestamp: int,
     body: bytes,
     timeout_seconds: float = TIMEOUT_SECONDS,
-    *,
-    public_only: bool = False,
 ) -> Outcome:
-    """POST one signed message; never raises for the receiver's failures, and never follows a
-    redirect (a 3xx is a failure the receiver must fix). With `public_only`, a host that
-    resolves to a loopback, private, link-local or otherwise non-public address is refused:
-    a tenant's webhook must not reach into our own network."""
-    if public_only:
-        refused = await _private_address(url)
-        if refused is not None:
-            return Outcome(None, refused)
+    """POST one signed message through the guarded outbound client; never raises for the
+    receiver's failures, and never follows a redirect (a 3xx is a failure the receiver must
+    fix). A refused address (loopback, private, link-local, metadata…) and an unreachable one
+    give the same error, so the delivery log cannot be used to map our network."""
     headers = {
         "content-type": "application/json",
         "webhook-id": message_id,
@@ -74,33 +65,18 @@ async def post(
         "user-agent": "Tollgate-Webhooks/1",
     }
     try:
-        response = await http.post(
+        # Streamed and never read: the receiver's body is not ours to store.
+        async with outbound.http.stream(
+            "POST",
             url,
             content=body,
             headers=headers,
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 2.0)),
             follow_redirects=False,
-        )
-    except httpx.HTTPError as exc:
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR])
-    if 200 <= response.status_code < 300:
-        return Outcome(response.status_code, None)
-    return Outcome(response.status_code, f"HTTP {response.status_code}")
-
-
-async def _private_address(url: str) -> str | None:
-    """Why the URL's host may not be called (it resolves to a non-public address), or None.
-
-    Checked before each attempt; a DNS answer that changes between this check and the connect
-    is not caught (a resolver pinned for the connection would be).
-    """
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"cannot resolve {host!r}: {exc}"[:_MAX_ERROR]
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return f"refused: {host!r} resolves to the non-public address {address}"
-    return None
+        ) as response:
+            status = response.status_code
+    except (httpx.HTTPError, httpx.InvalidURL):  # InvalidURL: e.g. an octal host, 0177.0.0.1
+        return Outcome(None, FETCH_FAILED)
+    if 200 <= status < 300:
+        return Outcome(status, None)
+    return Outcome(status, f"HTTP {status}")

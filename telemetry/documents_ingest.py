@@ -4,6 +4,7 @@ OTLP bodies keep their valid records and report the others as partial success; t
 bodies are refused whole when one record is malformed (their errors name the array index). A
 record dated before the tier's retention or more than a day ahead is not stored: a query could
 never see it, or it would sit in a partition that is dropped at once. It is reported as rejected.
+A NUL in any text of a record is stored as U+FFFD (no store can hold U+0000), before units count.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 from infra.settings import Tier
 from telemetry.decode.compression import decompress
 from telemetry.decode.errors import not_utf8
+from telemetry.decode.normalize import may_hold_nul, without_nul
 from telemetry.decode.otlp_logs import decode_otlp_logs, export_logs_response
 from telemetry.decode.otlp_metrics import otlp_encoding
 from telemetry.decode.otlp_traces import decode_otlp_traces, export_traces_response
@@ -55,11 +57,13 @@ def decode_logs(
     plain = _plain(body, form, content_type, content_encoding)
     try:
         if form == "simple":
-            return Decoded(decode_simple_logs(plain, tenant=tenant, project=project, now=now))
+            records = decode_simple_logs(plain, tenant=tenant, project=project, now=now)
+            return Decoded(_nul_free(records, plain, form, content_type))
         batch = decode_otlp_logs(plain, content_type, tenant=tenant, project=project, now=now)
     except UnicodeDecodeError as exc:
         raise not_utf8(exc) from None
-    return Decoded(batch.records, batch.rejected, batch.rejected_detail)
+    records = _nul_free(batch.records, plain, form, content_type)
+    return Decoded(records, batch.rejected, batch.rejected_detail)
 
 
 def decode_spans(
@@ -76,11 +80,13 @@ def decode_spans(
     plain = _plain(body, form, content_type, content_encoding)
     try:
         if form == "simple":
-            return Decoded(decode_simple_spans(plain, tenant=tenant, project=project, now=now))
+            spans = decode_simple_spans(plain, tenant=tenant, project=project, now=now)
+            return Decoded(_nul_free(spans, plain, form, content_type))
         batch = decode_otlp_traces(plain, content_type, tenant=tenant, project=project, now=now)
     except UnicodeDecodeError as exc:
         raise not_utf8(exc) from None
-    return Decoded(batch.spans, batch.rejected, batch.rejected_detail)
+    spans = _nul_free(batch.spans, plain, form, content_type)
+    return Decoded(spans, batch.rejected, batch.rejected_detail)
 
 
 def _plain(
@@ -90,6 +96,16 @@ def _plain(
     if form == "otlp":
         otlp_encoding(content_type)
     return decompress(body, content_encoding, max_decompressed=MAX_DECOMPRESSED_BYTES)
+
+
+def _nul_free(documents: list[D], plain: bytes, form: Format, content_type: str | None) -> list[D]:
+    """The documents with NUL replaced (see `normalize.without_nul`).
+
+    A JSON body can only carry a NUL as the escape `\\u0000`: without one nothing is checked.
+    """
+    if (form == "simple" or otlp_encoding(content_type) == "json") and not may_hold_nul(plain):
+        return documents
+    return without_nul(documents)
 
 
 def log_time(record: LogRecord) -> datetime:

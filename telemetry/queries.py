@@ -16,6 +16,7 @@ import msgspec
 
 from infra.errors import ValidationError
 from infra.settings import Tier
+from infra.timeparse import optional_utc_instant
 from telemetry.decode.normalize import level_from_text
 from telemetry.documents import LogRecord, Span
 from telemetry.documents_ingest import FUTURE_SLACK
@@ -36,7 +37,9 @@ TARGET_BUCKETS: Final = 100
 ERROR_LEVELS: Final = ("ERROR", "FATAL")
 NS_PER_MS: Final = 1_000_000
 
-NoNul = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$")]
+MAX_FILTER_VALUES: Final = 100
+NoNul = Annotated[str, msgspec.Meta(max_length=1024, pattern=r"^[^\x00]*$")]
+FilterList = Annotated[list[NoNul], msgspec.Meta(max_length=MAX_FILTER_VALUES)]
 
 
 class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -45,8 +48,8 @@ class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     query: Annotated[str, msgspec.Meta(max_length=4096)] = ""
     start: datetime | None = None
     end: datetime | None = None
-    level: NoNul | list[NoNul] | None = None
-    service: NoNul | list[NoNul] | None = None
+    level: NoNul | FilterList | None = None
+    service: NoNul | FilterList | None = None
     trace_id: NoNul | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     cursor: NoNul | None = None
@@ -56,9 +59,7 @@ def window(
     start: datetime | None, end: datetime | None, tier: Tier, now: datetime
 ) -> tuple[datetime, datetime]:
     """The time range of a read: what was asked, else all the plan retains (to a day ahead)."""
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationError(f"{name} must carry a timezone (e.g. 'Z')", field=name)
+    start, end = optional_utc_instant(start, "start"), optional_utc_instant(end, "end")
     return start or retention_floor(tier, now), end or now + FUTURE_SLACK
 
 

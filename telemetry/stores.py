@@ -15,29 +15,25 @@ the OpenSearch backend, and SQLAlchemy's connection errors from PostgreSQL (the 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol, TypeVar
 
-from infra.errors import AppError, ValidationError
+from infra.cursors import InvalidCursorError as InvalidCursorError
+from infra.cursors import decode_cursor
+from infra.cursors import encode_cursor as encode_cursor
+from infra.errors import ValidationError
 from infra.settings import TIER_RETENTION_DAYS, Tier
+from infra.timeparse import EARLIEST, LATEST
 from telemetry.documents import LEVEL_NUMBERS, LogRecord, Span, SpanStatus
 from telemetry.search.ast import Node
 
+D = TypeVar("D", LogRecord, Span)
 MAX_PAGE: Final = 1000
 MAX_STATS_BUCKETS: Final = 10_000
 _SPAN_STATUSES: Final = ("unset", "ok", "error")
-
-
-class InvalidCursorError(AppError):
-    """A pagination cursor that this store did not hand out."""
-
-    code = "invalid_cursor"
-    title = "Invalid cursor"
+_LATEST_MICROS: Final = (LATEST - EARLIEST) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +216,13 @@ class _Lifecycle(Protocol):
 class LogStore(_Lifecycle, Protocol):
     """Where log records are written and searched."""
 
-    async def write_logs(self, scope: Scope, records: Sequence[LogRecord]) -> None:
-        """Store records under the scope (their own tenant/project are overridden)."""
+    async def write_logs(self, scope: Scope, records: Sequence[LogRecord]) -> list[LogRecord]:
+        """Store records under the scope (their own tenant/project are overridden).
+
+        Returns the records stored by this call, what is billed: a record whose id (and time)
+        is already stored, or repeats an earlier one of the batch, is kept as it was and left
+        out, so a retried request is stored and billed once.
+        """
 
     async def search_logs(self, scope: Scope, search: LogSearch) -> LogPage:
         """One page of matching records, newest first."""
@@ -244,8 +245,12 @@ class LogStore(_Lifecycle, Protocol):
 class TraceStore(_Lifecycle, Protocol):
     """Where spans are written and traces are read."""
 
-    async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> None:
-        """Store spans under the scope (their own tenant/project are overridden)."""
+    async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> list[Span]:
+        """Store spans under the scope (their own tenant/project are overridden).
+
+        Returns the spans stored by this call; one already stored (same trace and span id) or
+        repeated in the batch is kept as it was and left out, as in `write_logs`.
+        """
 
     async def get_trace(self, scope: Scope, trace_id: str) -> list[Span]:
         """Every span of a trace, by start time; empty when unknown (or another tenant's)."""
@@ -279,10 +284,18 @@ class TelemetryStore(LogStore, TraceStore, Protocol):
     """A backend that stores both logs and spans."""
 
 
-def encode_cursor(values: Sequence[str | int]) -> str:
-    """An opaque cursor holding a backend's sort position."""
-    raw = json.dumps(list(values), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def newly_stored(
+    documents: Sequence[D], inserted: Iterable[Hashable], key_of: Callable[[D], Hashable]
+) -> list[D]:
+    """The documents whose key a store reports as inserted now, the first one of each key."""
+    fresh = set(inserted)
+    out: list[D] = []
+    for document in documents:
+        key = key_of(document)
+        if key in fresh:
+            fresh.discard(key)
+            out.append(document)
+    return out
 
 
 def decode_position(cursor: str) -> tuple[int, str]:
@@ -291,17 +304,8 @@ def decode_position(cursor: str) -> tuple[int, str]:
     return int(micros), str(last_id)
 
 
-def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[str | int]:
-    """The sort position of a cursor, checked against the expected kinds of its values."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidCursorError("cursor is not one this API handed out") from None
-    if (
-        not isinstance(values, list)
-        or len(values) != len(kinds)
-        or not all(type(v) is kind for v, kind in zip(values, kinds, strict=True))
-    ):
-        raise InvalidCursorError("cursor is not one this API handed out")
-    return values
+def position_time(micros: int) -> datetime:
+    """The instant of a cursor's microseconds; a forged one outside 1970..2262 is refused."""
+    if not 0 <= micros <= _LATEST_MICROS:  # beyond, the conversion to a datetime overflows
+        raise InvalidCursorError()
+    return EARLIEST + timedelta(microseconds=micros)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import ValidationError
 from infra.ids import new_id, random_base62
-from tenancy import audit, keys
+from tenancy import audit, keys, verification
 from tenancy.authz import UserPrincipal, new_org_context
 from tenancy.errors import (
     EmailTakenError,
@@ -65,9 +65,14 @@ class IssuedSession:
 
 
 async def issue_session(
-    session: AsyncSession, user_id: str, ip: str | None, user_agent: str | None
+    session: AsyncSession,
+    user_id: str,
+    ip: str | None,
+    user_agent: str | None,
+    *,
+    org_id: str | None = None,
 ) -> IssuedSession:
-    """Create a login session for a user."""
+    """Create a login session for a user (with `org_id`: one that acts only in that org)."""
     token = keys.generate(keys.KeyKind.SESSION)
     csrf = random_base62(32)
     expires_at = datetime.now(UTC) + SESSION_LIFETIME
@@ -79,6 +84,7 @@ async def issue_session(
             csrf_hash=keys.digest(csrf),
             ip=ip,
             user_agent=(user_agent or "")[:300] or None,
+            org_id=org_id,
             expires_at=expires_at,
         )
     )
@@ -114,17 +120,26 @@ async def signup(
     org_name: str,
     ip: str | None,
     user_agent: str | None,
+    verified: bool = False,
 ) -> tuple[User, Org, Project, IssuedSession]:
-    """Create a user, their org (as owner) and its default project, and log them in."""
+    """Create a user, their org (as owner) and its default project, and log them in.
+
+    The address is unproven until the mailed link is followed, unless `verified` (the operator's
+    own demo account) says it is known already.
+    """
     email = normalize_email(email)
     users = UserRepository(session)
     if await users.by_email(email) is not None:
         raise EmailTakenError("An account with this email already exists", field="email")
     user = User(id=new_id("usr"), email=email, name=name, password_hash=hash_password(password))
+    if verified:
+        verification.mark_verified(user)
     try:
         await users.add(user)
     except IntegrityError:
         raise EmailTakenError("An account with this email already exists", field="email") from None
+    if not verified:
+        verification.request_mail(session, user.id)
     org, project = await create_org_for(session, user, org_name, None, ip)
     issued = await issue_session(session, user.id, ip, user_agent)
     return user, org, project, issued
@@ -147,19 +162,20 @@ async def login(
 ) -> IssuedSession:
     """Password login: throttled, refused for SSO-enforced domains, constant-time on misses."""
     email = email.strip().lower()
-    await throttle.check(email, ip)
+    # Counted before anything is checked: concurrent guesses cannot all pass the limit.
+    await throttle.acquire(email, ip)
     domain = email.rpartition("@")[2]
     enforced = await GlobalOrgRepository(session).sso_for_domain(domain) if domain else None
     if enforced is not None and enforced[2]:
+        await throttle.release(email, ip)
         start = sso_start_url(base_url, enforced[1], email)
         raise SsoRequiredError(
             f"{domain} signs in with single sign-on", start_url=start, org=enforced[1]
         )
     user = await UserRepository(session).by_email(email)
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        await throttle.failed(email, ip)
         raise InvalidCredentialsError("Wrong email or password")
-    await throttle.succeeded(email)
+    await throttle.succeeded(email, ip)
     return await issue_session(session, user.id, ip, user_agent)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.errors import ValidationError
-from infra.ids import ID_BODY_LENGTH, base62, looks_like_id
+from infra.cursors import id_cursor
+from infra.ids import ID_BODY_LENGTH, base62
 from tenancy.context import TenantContext
 from tenancy.models import AuditEvent
 from tenancy.repository import OrgRepository
@@ -59,6 +59,4 @@ async def page(
     session: AsyncSession, context: TenantContext, cursor: str | None, limit: int
 ) -> Sequence[AuditEvent]:
     """Events newest first, older than the cursor (the last id of the previous page)."""
-    if cursor is not None and not looks_like_id(cursor, "aud"):
-        raise ValidationError("cursor: use the next_cursor of a previous page", field="cursor")
-    return await OrgRepository(session, context).audit_page(cursor, limit)
+    return await OrgRepository(session, context).audit_page(id_cursor(cursor, "aud"), limit)

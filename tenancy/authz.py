@@ -17,7 +17,14 @@ from tenancy.errors import CsrfError
 from tenancy.hub_repository import GlobalHubKeyRepository, GlobalHubOrgRepository
 from tenancy.key_lookup import KeyLookup
 from tenancy.repository import GlobalOrgRepository, KeyRecord, UserRepository
-from tenancy.roles import Permission, Role, Scope, role_allows, scopes_allow
+from tenancy.roles import (
+    Permission,
+    Role,
+    Scope,
+    held_permissions,
+    missing_to_grant_role,
+    missing_to_grant_scopes,
+)
 from tenancy.scoping import bind_tenant, bind_user
 
 
@@ -31,6 +38,12 @@ class UserPrincipal:
     session_id: str
     csrf_hash: bytes
     via_cookie: bool
+    # An SSO login's session acts only in the org whose identity provider vouched for it.
+    org_scope: str | None = None
+
+    def sees_org(self, org_id: str) -> bool:
+        """Whether this session may act in the org at all (its role there decides the rest)."""
+        return self.org_scope is None or self.org_scope == org_id
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,50 @@ def _context(
     return TenantContext(OrgId(org_id), actor, role, scopes, seal=_SEAL)
 
 
+def permissions_of(context: TenantContext) -> frozenset[Permission]:
+    """What the context's member role (or, without one, its key scopes) holds."""
+    return held_permissions(context.role, context.scopes)
+
+
+def _names(permissions: frozenset[Permission]) -> str:
+    return ", ".join(sorted(p.value for p in permissions))
+
+
+def require_grantable_role(context: TenantContext, role: Role, field: str = "role") -> None:
+    """403 unless the caller holds every permission `role` carries (invites, role changes, the
+    SSO default role: nobody hands out more than they have)."""
+    missing = missing_to_grant_role(permissions_of(context), role)
+    if missing:
+        raise PermissionDeniedError(
+            f"{field}: you cannot grant the {role.value} role: it allows {_names(missing)}, "
+            "which you may not do",
+            field=field,
+        )
+
+
+def require_manageable_member(context: TenantContext, current: Role) -> None:
+    """403 unless the caller could grant the member's current role (so an admin neither demotes
+    nor removes an owner or a billing manager)."""
+    missing = missing_to_grant_role(permissions_of(context), current)
+    if missing:
+        raise PermissionDeniedError(
+            f"You cannot change or remove a member with the {current.value} role: it allows "
+            f"{_names(missing)}, which you may not do"
+        )
+
+
+def require_grantable_scopes(context: TenantContext, scopes: frozenset[Scope]) -> None:
+    """403 unless the caller holds every permission these key scopes carry (a key never mints a
+    stronger key; an admin's key cannot manage billing)."""
+    missing = missing_to_grant_scopes(permissions_of(context), scopes)
+    if missing:
+        raise PermissionDeniedError(
+            f"scopes: you cannot grant {', '.join(sorted(scopes))}: they allow "
+            f"{_names(missing)}, which you may not do",
+            field="scopes",
+        )
+
+
 async def authenticate(
     session: AsyncSession,
     token: str,
@@ -78,15 +135,27 @@ async def authenticate(
     now = now or datetime.now(UTC)
     kind = keys.parse_kind(token)
     if kind is keys.KeyKind.SESSION:
-        found = await UserRepository(session).session_by_hash(keys.digest(token))
+        secret_hash = keys.digest(token)
+        found = await key_lookup.unless_unknown(
+            secret_hash, lambda: UserRepository(session).session_by_hash(secret_hash)
+        )
         if found is None:
             raise UnauthenticatedError("Unknown or expired session")
         user_session, user = found
-        if user_session.revoked_at is not None or user_session.expires_at <= now:
+        if user_session.revoked_at is not None:
+            key_lookup.mark_unknown(secret_hash)  # a logout is forever
+            raise UnauthenticatedError("Unknown or expired session")
+        if user_session.expires_at <= now:
             raise UnauthenticatedError("Unknown or expired session")
         await bind_user(session, user.id)
         return UserPrincipal(
-            user.id, user.email, user.name, user_session.id, user_session.csrf_hash, via_cookie
+            user.id,
+            user.email,
+            user.name,
+            user_session.id,
+            user_session.csrf_hash,
+            via_cookie,
+            org_scope=user_session.org_id,
         )
     if kind in (keys.KeyKind.ORG, keys.KeyKind.PROJECT) and not via_cookie:
         record = await key_lookup.find(token, now=now)
@@ -154,11 +223,11 @@ async def org_context(
         raise NotFoundError("Organization not found")
     if isinstance(principal, UserPrincipal):
         found = await GlobalOrgRepository(session).membership(principal.user_id, org_ref)
-        if found is None:
+        if found is None or not principal.sees_org(found[0].id):
             raise NotFoundError("Organization not found")
         org, membership = found
         role = Role(membership.role)
-        if not role_allows(role, permission):
+        if permission not in held_permissions(role, ()):
             raise PermissionDeniedError(f"Your role ({role}) does not allow {permission}")
         context = _context(org.id, actor_of(principal, ip), role, frozenset())
     else:
@@ -170,7 +239,7 @@ async def org_context(
         if key.kind != "org":
             raise PermissionDeniedError("Project keys cannot use the control-plane API")
         scopes = frozenset(Scope(s) for s in key.scopes)
-        if not scopes_allow(scopes, permission):
+        if permission not in held_permissions(None, scopes):
             raise PermissionDeniedError(f"This key's scopes do not allow {permission}")
         context = _context(key.org_id, actor_of(principal, ip), None, scopes)
     await bind_tenant(session, context)
@@ -226,17 +295,26 @@ async def system_context(session: AsyncSession, org_id: str, actor: Actor) -> Te
     return context
 
 
-async def authenticate_hub(session: AsyncSession, token: str | None) -> HubPrincipal:
+async def authenticate_hub(
+    session: AsyncSession, token: str | None, key_lookup: KeyLookup
+) -> HubPrincipal:
     """The hub key of a hub API request; 401 for anything else (org and project keys included).
 
-    Looked up in the database on every call (hub traffic is low), so a revocation is immediate.
+    A usable key is looked up in the database on every call (hub traffic is low), so a
+    revocation is immediate; unknown and revoked hashes are negative-cached, so forged hub
+    keys cost one query each, not one per request.
     """
     if not token or keys.parse_kind(token) is not keys.KeyKind.HUB:
         raise UnauthenticatedError(
             "The hub API needs Authorization: Bearer <hub key (tgh_...)>",
             headers={"WWW-Authenticate": 'Bearer realm="tollgate-hub"'},
         )
-    key = await GlobalHubKeyRepository(session).by_hash(keys.digest(token))
+    secret_hash = keys.digest(token)
+    key = await key_lookup.unless_unknown(
+        secret_hash, lambda: GlobalHubKeyRepository(session).by_hash(secret_hash)
+    )
+    if key is not None and key.revoked_at is not None:
+        key_lookup.mark_unknown(secret_hash)  # revocation is forever
     if key is None or key.revoked_at is not None:
         raise UnauthenticatedError("Unknown or revoked hub key")
     return HubPrincipal(key.id, key.product)

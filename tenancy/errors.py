@@ -83,3 +83,47 @@ class SsoDomainTakenError(ConflictError):
 
     code = "sso_domain_taken"
     title = "Domain already claimed"
+
+
+class SsoDomainUnverifiedError(PermissionDeniedError):
+    """The org has not proven the email domain an identity provider vouched for."""
+
+    code = "sso_domain_unverified"
+    title = "Email domain not verified"
+
+
+class SsoAccountUnverifiedError(PermissionDeniedError):
+    """An existing account whose email is not proven cannot be linked to an identity provider."""
+
+    code = "sso_account_unverified"
+    title = "Account email not verified"
+
+
+class DomainProofMissingError(AppError):
+    """The DNS TXT record that proves a domain was not found."""
+
+    status_code = 422
+    code = "domain_proof_missing"
+    title = "Domain not proven"
+
+
+class EmailUnverifiedError(PermissionDeniedError):
+    """The account's email is not proven yet, and this action needs it to be."""
+
+    code = "email_unverified"
+    title = "Email not verified"
+
+
+class EmailTokenInvalidError(AppError):
+    """A mailed verification or reset token is unknown, used or expired."""
+
+    status_code = 410
+    code = "token_invalid"
+    title = "Link no longer valid"
+
+
+class AlreadyVerifiedError(ConflictError):
+    """The account's email is already verified."""
+
+    code = "already_verified"
+    title = "Email already verified"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infra import jobs
 from infra.errors import NotFoundError
 from infra.ids import looks_like_id, new_id
 from tenancy import audit, invites, keys, projects
@@ -16,6 +17,7 @@ from tenancy.accounts import DEFAULT_PROJECT_NAME, slugify, unique_slug
 from tenancy.authz import HubPrincipal, hub_org_context, new_hub_org_context
 from tenancy.hub_repository import GlobalHubKeyRepository, GlobalHubOrgRepository
 from tenancy.invites import NewInvite
+from tenancy.key_lookup import KeyLookup
 from tenancy.models import HubKey, HubOrg, Org
 from tenancy.orgs import get_org
 from tenancy.repository import OrgRepository
@@ -32,8 +34,11 @@ class NewHubKey:
     secret: str
 
 
-async def create_hub_key(session: AsyncSession, name: str, product: str) -> NewHubKey:
-    """A new hub key for a sibling product; only its hash is stored."""
+async def create_hub_key(
+    session: AsyncSession, name: str, product: str, lookup: KeyLookup
+) -> NewHubKey:
+    """A new hub key for a sibling product; only its hash is stored, and announced after
+    commit so no process's negative cache hides it."""
     secret = keys.generate(keys.KeyKind.HUB)
     key = HubKey(
         id=new_id("hbk"),
@@ -43,6 +48,8 @@ async def create_hub_key(session: AsyncSession, name: str, product: str) -> NewH
         secret_hash=keys.digest(secret),
     )
     await GlobalHubKeyRepository(session).add(key)
+    announce = [key.secret_hash]
+    jobs.after_commit(session, lambda: lookup.publish_invalidation(announce))
     return NewHubKey(key, secret)
 
 
@@ -52,7 +59,8 @@ async def list_hub_keys(session: AsyncSession) -> Sequence[HubKey]:
 
 
 async def revoke_hub_key(session: AsyncSession, key_id: str) -> HubKey:
-    """Revoke a hub key (idempotent); hub keys are not cached, so it stops working at commit."""
+    """Revoke a hub key (idempotent); hub keys are never cached as usable, so it stops working
+    at commit."""
     key = None
     if looks_like_id(key_id, "hbk"):
         key = await GlobalHubKeyRepository(session).get_for_update(key_id)
@@ -84,6 +92,7 @@ async def provision(
     project_name: str | None,
     email: str | None,
     ip: str | None,
+    lookup: KeyLookup,
 ) -> Provisioned:
     """The org of the hub product's customer `external_id`, created on the first call with a
     project, a project key and (given an email) an owner invite; audited.
@@ -111,6 +120,7 @@ async def provision(
         scopes=None,
         expires_at=None,
         rate_limits=None,
+        lookup=lookup,
     )
     await mappings.add(
         HubOrg(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,16 +9,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from infra.ids import looks_like_id, new_id
-from tenancy import audit, keys
+from infra.ids import looks_like_id, new_id, random_base62
+from tenancy import audit, keys, verification
 from tenancy.accounts import IssuedSession, issue_session, normalize_email
-from tenancy.authz import UserPrincipal, system_context
+from tenancy.authz import UserPrincipal, require_grantable_role, system_context
 from tenancy.context import Actor, TenantContext
-from tenancy.errors import InviteInvalidError
+from tenancy.errors import EmailUnverifiedError, InviteInvalidError
 from tenancy.models import Invite, User
 from tenancy.passwords import hash_password
 from tenancy.repository import GlobalKeyRepository, InviteRepository, OrgRepository, UserRepository
 from tenancy.roles import Role
+
+# Prefixed so that a leaked token is recognisable (the log scrubber removes `tg?_…` anywhere).
+INVITE_PREFIX = "tgi_"
+INVITE_RANDOM_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,10 @@ class NewInvite:
 async def create_invite(
     session: AsyncSession, context: TenantContext, email: str, role: Role, lifetime: timedelta
 ) -> NewInvite:
-    """Invite someone by email; only owners may invite owners; audited."""
-    if role is Role.OWNER and context.role is not Role.OWNER:
-        raise PermissionDeniedError("Only an owner can invite an owner")
-    token = secrets.token_urlsafe(32)
+    """Invite someone by email with a role the inviter could hold (an admin invites neither an
+    owner nor a billing manager); audited."""
+    require_grantable_role(context, role)
+    token = INVITE_PREFIX + random_base62(INVITE_RANDOM_LENGTH)
     invite = Invite(
         id=new_id("inv"),
         email=normalize_email(email),
@@ -100,6 +103,13 @@ async def accept_invite(
         user = await users.by_id(principal.user_id)
         if user is None or user.email != found["email"]:
             raise PermissionDeniedError("This invite was sent to another email address")
+        if user.email_verified_at is None:
+            # Anyone can sign up with any address: until the mailbox is proven, an account of
+            # that address must not collect the roles other orgs grant to it.
+            raise EmailUnverifiedError(
+                "Verify your email address first (POST /v1/auth/verify-email/resend sends the "
+                "link again), then accept the invite"
+            )
     else:
         user = await users.by_email(found["email"])
         if user is not None:
@@ -110,6 +120,9 @@ async def accept_invite(
             id=new_id("usr"), email=found["email"], name=name, password_hash=hash_password(password)
         )
         await users.add(user)
+        # The invite token came from the inviter, not from the mailbox: the new account's
+        # address is unproven until it follows the mailed link.
+        verification.request_mail(session, user.id)
     context = await system_context(session, found["org_id"], Actor("user", user.id, ip))
     invite = await InviteRepository(session, context).get_for_update(found["id"])
     if invite is None or invite.accepted_at is not None or invite.expires_at <= now:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,6 +45,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(Text)
+    # NULL: the address is not proven yet (SSO will not match the account by email).
+    email_verified_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 
 
@@ -123,9 +126,29 @@ class UserSession(Base):
     csrf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    # Set for an SSO login: the session acts only in the org whose identity provider vouched.
+    org_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("orgs.id", ondelete="CASCADE")
+    )
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class EmailToken(Base):
+    """A single-use, expiring token mailed to prove an address or reset a password (hashed)."""
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (Index("ix_email_tokens_user_id_purpose", "user_id", "purpose"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 
 
 class Invite(TenantOwned, Base):
@@ -159,6 +182,48 @@ class SsoConnection(TenantOwned, Base):
     default_role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class SsoDomain(TenantOwned, Base):
+    """An org's claim on an email domain and its DNS proof (`verified_at` set once proven).
+
+    Many orgs may claim a domain; only one may hold it verified (partial unique index).
+    """
+
+    __tablename__ = "sso_domains"
+    __table_args__ = (
+        UniqueConstraint("org_id", "domain", name="uq_sso_domains_org_domain"),
+        Index(
+            "uq_sso_domains_verified_domain",
+            "domain",
+            unique=True,
+            postgresql_where=text("verified_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    token: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    checked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class SsoIdentity(TenantOwned, Base):
+    """An account linked to an org's identity provider by (issuer, subject)."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (
+        UniqueConstraint("org_id", "issuer", "subject", name="uq_sso_identities_subject"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 
 
 class AuditEvent(TenantOwned, Base):

@@ -8,9 +8,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import jobs
-from infra.errors import NotFoundError, PermissionDeniedError
+from infra.errors import NotFoundError
 from infra.ids import looks_like_id
 from tenancy import audit
+from tenancy.authz import require_grantable_role, require_manageable_member
 from tenancy.context import TenantContext
 from tenancy.errors import LastOwnerError, SlugTakenError
 from tenancy.key_lookup import KeyLookup
@@ -74,12 +75,15 @@ async def _membership(session: AsyncSession, context: TenantContext, user_id: st
     return membership
 
 
-async def _guard_owner_change(
+async def _guard_role_change(
     repo: OrgRepository, context: TenantContext, target: Membership, new_role: Role | None
 ) -> None:
-    touches_owner = target.role == Role.OWNER or new_role == Role.OWNER
-    if touches_owner and context.role is not Role.OWNER:
-        raise PermissionDeniedError("Only an owner can grant, change or remove the owner role")
+    # From the permission table: the caller must hold every permission of the member's current
+    # role and of the new one (so only an owner touches owners, only owners and billing managers
+    # touch billing managers).
+    require_manageable_member(context, Role(target.role))
+    if new_role is not None:
+        require_grantable_role(context, new_role)
     losing_owner = target.role == Role.OWNER and new_role is not Role.OWNER
     if losing_owner and await repo.owner_count() <= 1:
         raise LastOwnerError("The last owner cannot leave or be demoted; promote another first")
@@ -91,7 +95,7 @@ async def change_role(
     """Change a member's role; the last owner stays an owner."""
     membership = await _membership(session, context, user_id)
     repo = OrgRepository(session, context)
-    await _guard_owner_change(repo, context, membership, role)
+    await _guard_role_change(repo, context, membership, role)
     previous = membership.role
     membership.role = role
     await session.flush()
@@ -107,6 +111,6 @@ async def remove_member(session: AsyncSession, context: TenantContext, user_id: 
     repo = OrgRepository(session, context)
     leaving = context.actor.type == "user" and context.actor.id == user_id
     if not leaving or membership.role == Role.OWNER:
-        await _guard_owner_change(repo, context, membership, None)
+        await _guard_role_change(repo, context, membership, None)
     await repo.remove_membership(membership)
     await audit.record(session, context, "member.removed", "user", user_id, role=membership.role)

@@ -10,22 +10,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import jobs
-from infra.errors import NotFoundError, PermissionDeniedError, ValidationError
+from infra.cursors import id_cursor
+from infra.errors import NotFoundError, ValidationError
 from infra.ids import looks_like_id, new_id
+from infra.timeparse import utc_instant
 from tenancy import audit, keys, webhooks
+from tenancy.authz import require_grantable_scopes
 from tenancy.context import TenantContext
 from tenancy.key_lookup import KeyLookup
 from tenancy.models import ApiKey, Project
 from tenancy.repository import KeyRepository, ProjectRepository
-from tenancy.roles import (
-    DEFAULT_PROJECT_KEY_SCOPES,
-    ORG_KEY_SCOPES,
-    PERMISSIONS,
-    PROJECT_KEY_SCOPES,
-    Scope,
-    role_allows,
-    scopes_allow,
-)
+from tenancy.roles import DEFAULT_PROJECT_KEY_SCOPES, ORG_KEY_SCOPES, PROJECT_KEY_SCOPES, Scope
 
 MAX_PAGE = 200
 
@@ -39,10 +34,8 @@ async def get_project(session: AsyncSession, context: TenantContext, project_id:
 
 
 def check_cursor(cursor: str | None, prefix: str) -> str | None:
-    """A list cursor is the id of the last item seen; anything else is refused (422)."""
-    if cursor is not None and not looks_like_id(cursor, prefix):
-        raise ValidationError("cursor: use the next_cursor of a previous page", field="cursor")
-    return cursor
+    """A list cursor is the id of the last item seen; anything else is refused (400)."""
+    return id_cursor(cursor, prefix)
 
 
 async def list_projects(
@@ -119,24 +112,7 @@ def _validate_expiry(expires_at: datetime | None) -> datetime | None:
         )
     if expires_at <= datetime.now(UTC):
         raise ValidationError("expires_at: must be in the future", field="expires_at")
-    return expires_at.astimezone(UTC)
-
-
-def _check_grantable(context: TenantContext, scopes: list[str]) -> None:
-    """A caller may give a key only powers it holds itself: an admin's key cannot manage
-    billing, and a key cannot mint a stronger key."""
-    for permission, (_, scope) in PERMISSIONS.items():
-        if scope is None or scope.value not in scopes:
-            continue
-        held = (
-            role_allows(context.role, permission)
-            if context.role is not None
-            else scopes_allow(context.scopes, permission)
-        )
-        if not held:
-            raise PermissionDeniedError(
-                f"You cannot grant {scope.value}: it allows {permission}, which you may not do"
-            )
+    return utc_instant(expires_at, "expires_at")
 
 
 async def create_key(
@@ -148,13 +124,17 @@ async def create_key(
     scopes: list[str] | None,
     expires_at: datetime | None,
     rate_limits: dict[str, Any] | None,
+    lookup: KeyLookup | None,
 ) -> NewKey:
-    """A project key (project_id given) or org admin key; only its hash is stored; audited."""
+    """A project key (project_id given) or org admin key; only its hash is stored; audited.
+
+    Its hash is announced to every process after commit (`lookup`; None only outside a
+    serving process), so no negative cache entry can hide the new key."""
     kind = "project" if project_id else "org"
     if project_id:
         await get_project(session, context, project_id)
     granted = _validate_scopes(scopes, kind)
-    _check_grantable(context, granted)
+    require_grantable_scopes(context, frozenset(Scope(s) for s in granted))
     secret = keys.generate(keys.KeyKind.PROJECT if project_id else keys.KeyKind.ORG)
     key = ApiKey(
         id=new_id("key"),
@@ -180,6 +160,9 @@ async def create_key(
         scopes=key.scopes,
         project_id=project_id,
     )
+    if lookup is not None:
+        announce = [key.secret_hash]
+        jobs.after_commit(session, lambda: lookup.publish_invalidation(announce))
     return NewKey(key, secret)
 
 
@@ -249,6 +232,8 @@ async def rotate_key(
     key = await _get_key(session, context, key_id, project_id)
     if key.revoked_at is not None:
         raise NotFoundError("Key not found")
+    # The new secret is shown to the caller: rotating is granting the key's scopes again.
+    require_grantable_scopes(context, frozenset(Scope(s) for s in key.scopes))
     stale = [h for h in (key.secret_hash, key.previous_hash) if h]
     secret = keys.generate(keys.KeyKind.PROJECT if project_id else keys.KeyKind.ORG)
     key.previous_hash = key.secret_hash
@@ -264,5 +249,7 @@ async def rotate_key(
         key.id,
         grace_seconds=int(grace.total_seconds()),
     )
-    jobs.after_commit(session, lambda: lookup.publish_invalidation(stale))
+    # The new hash too: a process may hold it in its negative cache.
+    changed = [*stale, key.secret_hash]
+    jobs.after_commit(session, lambda: lookup.publish_invalidation(changed))
     return NewKey(key, secret)

@@ -128,6 +128,30 @@ class InviteAccept(Input):
     name: Name | None = None
 
 
+MailedToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+class VerifyEmailIn(Input):
+    token: MailedToken
+
+
+class VerifyEmailOut(msgspec.Struct):
+    user: UserOut
+    email_verified_at: datetime | None
+
+
+class PasswordResetRequestIn(Input):
+    email: Email
+
+
+class PasswordResetIn(Input):
+    password: Password
+
+
+class MailQueuedOut(msgspec.Struct):
+    detail: str
+
+
 class ProjectCreate(Input):
     name: Name
 
@@ -136,9 +160,13 @@ class ProjectUpdate(Input):
     name: Name
 
 
+MAX_RATE_UNITS = 2**53
+"""The largest rate or burst the quota kernel represents exactly (billing.quotas MAX_UNITS)."""
+
+
 class RateLimitIn(Input):
-    rate: Annotated[float, msgspec.Meta(gt=0)]
-    burst: Annotated[int, msgspec.Meta(ge=1)]
+    rate: Annotated[float, msgspec.Meta(gt=0, le=MAX_RATE_UNITS)]
+    burst: Annotated[int, msgspec.Meta(ge=1, le=MAX_RATE_UNITS)]
 
 
 class KeyCreate(Input):
@@ -182,6 +210,19 @@ class SsoConfigIn(Input):
     default_role: Literal["admin", "member", "viewer", "billing"] = "member"
 
 
+class SsoDomainOut(msgspec.Struct):
+    """An SSO email domain: `pending` until the TXT record `record_name` = `record_value` is
+    found by POST …/sso/domains/{domain}/verify."""
+
+    domain: str
+    status: Literal["pending", "verified"]
+    record_type: str
+    record_name: str
+    record_value: str
+    verified_at: datetime | None
+    checked_at: datetime | None
+
+
 class SsoConfigOut(msgspec.Struct):
     issuer: str
     discovery_url: str
@@ -192,6 +233,7 @@ class SsoConfigOut(msgspec.Struct):
     start_url: str
     redirect_uri: str
     updated_at: datetime
+    domain_proofs: list[SsoDomainOut] = msgspec.field(default_factory=list)
 
 
 class SsoLoginOut(msgspec.Struct):

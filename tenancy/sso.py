@@ -3,8 +3,10 @@
 A login is two requests. `start` keeps `{org_id, nonce, code_verifier}` in Redis under a random
 state for 10 minutes and sends the user to the provider; `callback` takes the state back exactly
 once (GETDEL), redeems the code, checks the ID token, and logs in the person the provider vouches
-for: their email must be verified and in one of the connection's domains. A first login creates
-the user (without a password) and the membership with the connection's default role.
+for: their email must be verified and in one of the connection's domains. Who that person is
+(a linked account, an existing one to link, or a new one) is decided by `tenancy.sso_accounts`;
+domain claims and their DNS proofs live in `tenancy.sso_domains`. The session an SSO login
+creates acts only in the org whose provider vouched for it.
 """
 
 from __future__ import annotations
@@ -34,14 +36,17 @@ from infra.oidc import (
     check_response_issuer,
     discovery_url_for,
 )
-from tenancy import audit
+from tenancy import audit, sso_domains
 from tenancy.accounts import IssuedSession, issue_session, normalize_email
-from tenancy.authz import system_context
+from tenancy.authz import require_grantable_role, system_context
 from tenancy.context import Actor, TenantContext
-from tenancy.errors import SsoDomainNotAllowedError, SsoDomainTakenError, SsoError
-from tenancy.models import Membership, Org, SsoConnection, User
-from tenancy.repository import GlobalOrgRepository, OrgRepository, SsoRepository, UserRepository
+from tenancy.errors import SsoDomainNotAllowedError, SsoError
+from tenancy.models import Org, SsoConnection, User
+from tenancy.repository import GlobalOrgRepository, OrgRepository, SsoRepository
+from tenancy.roles import Role
 from tenancy.schemas import SsoConfigIn, SsoConfigOut
+from tenancy.sso_accounts import ensure_membership, resolve_user
+from tenancy.sso_domains import normalize_domain
 
 log = get_logger(__name__)
 
@@ -75,32 +80,10 @@ def start_url(base_url: str, org_slug: str) -> str:
 # --- configuration -----------------------------------------------------------------------------
 
 
-def normalize_domain(raw: str) -> str:
-    """A lower-case ASCII (IDNA) domain name with at least two labels, or ValidationError."""
-    candidate = raw.strip().rstrip(".").lower()
-    try:
-        ascii_name = candidate.encode("idna").decode("ascii")
-    except UnicodeError:
-        ascii_name = ""
-    labels = ascii_name.split(".")
-    valid = (
-        0 < len(ascii_name) <= 253
-        and len(labels) >= 2
-        and all(
-            0 < len(label) <= 63
-            and label[0] != "-"
-            and label[-1] != "-"
-            and all(c.isalnum() or c == "-" for c in label)
-            for label in labels
-        )
-        and not labels[-1].isdigit()
-    )
-    if not valid:
-        raise ValidationError(f"domains: {raw!r} is not a domain name", field="domains")
-    return ascii_name
-
-
-def _out(connection: SsoConnection, org_slug: str, base_url: str) -> SsoConfigOut:
+async def _out(
+    session: AsyncSession, context: TenantContext, connection: SsoConnection, base_url: str
+) -> SsoConfigOut:
+    org_slug = (await _org(session, context)).slug
     return SsoConfigOut(
         issuer=connection.issuer,
         discovery_url=connection.discovery_url,
@@ -111,6 +94,7 @@ def _out(connection: SsoConnection, org_slug: str, base_url: str) -> SsoConfigOu
         start_url=start_url(base_url, org_slug),
         redirect_uri=f"{base_url}{CALLBACK_PATH}",
         updated_at=connection.updated_at,
+        domain_proofs=await sso_domains.list_claims(session, context),
     )
 
 
@@ -126,14 +110,16 @@ async def get_config(session: AsyncSession, context: TenantContext, base_url: st
     connection = await SsoRepository(session, context).get()
     if connection is None:
         raise NotFoundError("Single sign-on is not configured for this organization")
-    return _out(connection, (await _org(session, context)).slug, base_url)
+    return await _out(session, context, connection, base_url)
 
 
 async def put_config(
     session: AsyncSession, context: TenantContext, data: SsoConfigIn, deps: SsoDeps
 ) -> SsoConfigOut:
     """Create or replace the connection after checking the provider's discovery; audited."""
-    domains = list(dict.fromkeys(normalize_domain(d) for d in data.domains))
+    # Every JIT member gets the default role: setting it is granting it (before any fetch).
+    require_grantable_role(context, Role(data.default_role), field="default_role")
+    domains = list(dict.fromkeys(sso_domains.claimable_domain(d) for d in data.domains))
     issuer = data.issuer.strip() if data.issuer and data.issuer.strip() else None
     discovery = data.discovery_url.strip() if data.discovery_url else ""
     if issuer is None and not discovery:
@@ -151,16 +137,7 @@ async def put_config(
     existing = await repository.get()
     if existing is None and data.client_secret is None:
         raise ValidationError("client_secret is required to configure SSO", field="client_secret")
-    await repository.lock_domains(domains)
-    orgs = GlobalOrgRepository(session)
-    for domain in domains:
-        claimed = await orgs.sso_for_domain(domain)
-        if claimed is not None and claimed[0] != context.org_id:
-            raise SsoDomainTakenError(
-                f"{domain} is already claimed by another organization's SSO connection",
-                field="domains",
-                domain=domain,
-            )
+    await sso_domains.sync_claims(session, context, domains)
 
     connection = existing or SsoConnection(id=new_id("sso"))
     connection.issuer = metadata.issuer
@@ -187,7 +164,7 @@ async def put_config(
         enforce=connection.enforce,
         default_role=connection.default_role,
     )
-    return _out(connection, (await _org(session, context)).slug, deps.base_url)
+    return await _out(session, context, connection, deps.base_url)
 
 
 async def delete_config(session: AsyncSession, context: TenantContext) -> None:
@@ -197,6 +174,7 @@ async def delete_config(session: AsyncSession, context: TenantContext) -> None:
     if connection is None:
         raise NotFoundError("Single sign-on is not configured for this organization")
     await repository.delete(connection)
+    await sso_domains.drop_claims(session, context)
     await audit.record(
         session,
         context,
@@ -341,19 +319,30 @@ async def callback(
     if not code or len(code) > MAX_PARAM_LENGTH:
         raise SsoError("The code parameter is missing or malformed")
     org_id = str(pending["org_id"])
-    _, connection = await _connection(session, org_id, ip)
+    system, connection = await _connection(session, org_id, ip)
     identity = await _identity(deps, connection, pending, code=code, iss=iss)
     email = _allowed_email(identity, connection)
-    user = await _find_or_create_user(session, email, identity)
+    resolved = await resolve_user(session, system, connection, identity, email)
+    user = resolved.user
     context = await system_context(session, org_id, Actor("user", user.id, ip))
     org = await _org(session, context)
     if org.status == "deleting":
         raise SsoError("This organization is being deleted")
-    membership, joined = await _ensure_membership(session, context, user, connection.default_role)
+    membership, joined = await ensure_membership(session, context, user, connection.default_role)
     await audit.record(
-        session, context, "sso.login", "user", user.id, email=email, sub=identity.sub, joined=joined
+        session,
+        context,
+        "sso.login",
+        "user",
+        user.id,
+        email=email,
+        sub=identity.sub,
+        joined=joined,
+        account=resolved.how,
     )
-    issued = await issue_session(session, user.id, ip, user_agent)
+    # Scoped to this org: its provider vouches for this org only, never for the user's roles in
+    # other orgs (which they reach by password or by those orgs' own SSO).
+    issued = await issue_session(session, user.id, ip, user_agent, org_id=org_id)
     redirect_to = pending.get("redirect_to")
     return SsoLogin(
         user=user,
@@ -415,28 +404,3 @@ def _allowed_email(identity: OidcIdentity, connection: SsoConnection) -> str:
             f"{domain} is not one of this organization's single sign-on domains", domain=domain
         )
     return email
-
-
-async def _find_or_create_user(session: AsyncSession, email: str, identity: OidcIdentity) -> User:
-    """The account with this email, or a new SSO-only one (no password)."""
-    users = UserRepository(session)
-    user = await users.by_email(email)
-    if user is not None:
-        return user
-    name = (identity.name or email.partition("@")[0])[:200]
-    user = User(id=new_id("usr"), email=email, name=name, password_hash=None)
-    await users.add(user)
-    return user
-
-
-async def _ensure_membership(
-    session: AsyncSession, context: TenantContext, user: User, role: str
-) -> tuple[Membership, bool]:
-    """The user's membership, created with `role` (and audited) on their first SSO login."""
-    orgs = OrgRepository(session, context)
-    membership = await orgs.membership(user.id)
-    if membership is not None:
-        return membership, False
-    membership = await orgs.add_membership(user.id, role)
-    await audit.record(session, context, "member.added", "user", user.id, role=role, via="sso")
-    return membership, True

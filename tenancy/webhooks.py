@@ -16,14 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import jobs
 from infra import webhooks as outbound
 from infra.crypto import SecretBox
+from infra.cursors import id_cursor
 from infra.errors import NotFoundError, ValidationError
 from infra.ids import looks_like_id, new_id
+from infra.outbound import OutboundClient
 from tenancy import audit
 from tenancy.context import Actor, TenantContext
 from tenancy.models import WebhookDelivery, WebhookEndpoint
@@ -84,9 +85,7 @@ def _check_event_types(requested: Sequence[str]) -> list[str]:
 
 
 def _check_cursor(cursor: str | None, prefix: str) -> str | None:
-    if cursor is not None and not looks_like_id(cursor, prefix):
-        raise ValidationError("cursor: use the next_cursor of a previous page", field="cursor")
-    return cursor
+    return id_cursor(cursor, prefix)
 
 
 async def create_endpoint(
@@ -235,13 +234,13 @@ async def deliver(
     delivery_id: str,
     attempt: int,
     *,
-    http: httpx.AsyncClient,
+    client: OutboundClient,
     box: SecretBox,
-    public_only: bool = False,
 ) -> None:
     """Make one delivery attempt and record it; schedule the next one with backoff on failure.
 
-    `public_only` (on in production) refuses receivers on non-public addresses.
+    `client` is the guarded outbound client: receivers on loopback, private, link-local or
+    metadata addresses are refused in every environment (OUTBOUND_ALLOW_CIDRS opens ranges).
 
     Hazard: the row stays locked during the POST (at most the outbound timeout), so a duplicate
     job waits and then sees the attempt already made.
@@ -259,13 +258,12 @@ async def deliver(
         return
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     outcome = await outbound.post(
-        http,
+        client,
         endpoint.url,
         box.decrypt(endpoint.secret_encrypted),
         delivery.event_id,
         int(time.time()),
         body,
-        public_only=public_only,
     )
     delivery.attempts = attempt
     delivery.last_status, delivery.last_error = outcome.status, outcome.error

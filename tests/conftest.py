@@ -49,6 +49,9 @@ os.environ.update(
         "TOLLGATE_ADMIN_TOKEN": "tga_test_operator_token",
         "TOLLGATE_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         "LOG_LEVEL": "WARNING",
+        # Tests aim SSO and webhooks at loopback servers; tests/infra/test_outbound.py proves the
+        # guard refuses them with an empty allow-list (the default everywhere).
+        "OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",
         **{
             f"VM_{tier}_{mode}_URL": f"http://127.0.0.1:{port}"
             for tier, port in VM_PORTS.items()
@@ -65,6 +68,7 @@ from infra.http import create_http_client  # noqa: E402
 from infra.local import victoriametrics as vm  # noqa: E402
 from infra.settings import Settings, get_settings  # noqa: E402
 from tests.support.asgi import app_client  # noqa: E402
+from tests.support.smtp import mailbox, smtp_server  # noqa: E402, F401 (fixtures)
 
 
 @pytest.fixture(scope="session")

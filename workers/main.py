@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from workers.actors import billing, metering, system, telemetry, tenancy, webhooks
+from workers.actors import accounts, billing, metering, system, telemetry, tenancy, webhooks
 from workers.broker import broker
 
-__all__ = ["billing", "broker", "metering", "system", "telemetry", "tenancy", "webhooks"]
+__all__ = [
+    "accounts",
+    "billing",
+    "broker",
+    "metering",
+    "system",
+    "telemetry",
+    "tenancy",
+    "webhooks",
+]

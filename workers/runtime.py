@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from infra.db import create_engine, create_session_factory
 from infra.http import create_http_client
 from infra.logging import get_logger
+from infra.outbound import OutboundClient
 from infra.redis import create_redis
 from infra.settings import get_settings
 from telemetry.search.backend import open_telemetry_store
@@ -27,6 +28,7 @@ _factory: async_sessionmaker[AsyncSession] | None = None
 _telemetry: TelemetryStore | None = None
 _telemetry_owned = False
 _http: httpx.AsyncClient | None = None
+_outbound: OutboundClient | None = None
 
 
 def session_factory() -> async_sessionmaker[AsyncSession]:
@@ -69,15 +71,26 @@ def http_client() -> httpx.AsyncClient:
     return _http
 
 
+def outbound_client() -> OutboundClient:
+    """The worker's guarded client for addresses a tenant names (webhooks, channels)."""
+    global _outbound
+    if _outbound is None:
+        _outbound = OutboundClient.from_cidrs(get_settings().outbound_allow_cidrs)
+    return _outbound
+
+
 async def close() -> None:
     """Release what this process opened itself; injected resources belong to their owner."""
-    global _engine, _factory, _telemetry, _telemetry_owned, _http
+    global _engine, _factory, _telemetry, _telemetry_owned, _http, _outbound
     if _telemetry is not None and _telemetry_owned:
         await _telemetry.close()
         _telemetry, _telemetry_owned = None, False
     if _http is not None:
         await _http.aclose()
         _http = None
+    if _outbound is not None:
+        await _outbound.aclose()
+        _outbound = None
     if _engine is not None:
         await _engine.dispose()
         _engine = _factory = None
@@ -105,6 +118,7 @@ __all__ = [
     "close",
     "create_redis",
     "http_client",
+    "outbound_client",
     "session_factory",
     "telemetry_store",
     "use_session_factory",

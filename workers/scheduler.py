@@ -15,6 +15,10 @@ from infra.settings import Settings
 
 log = get_logger(__name__)
 
+# How often the periodic relay sends outbox rows older than `infra.outbox.RELAY_GRACE`, so a job
+# whose immediate relay failed leaves within about grace + period (10 s).
+OUTBOX_RELAY_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class Periodic:
@@ -30,6 +34,7 @@ class Periodic:
 
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic("system.heartbeat", 10.0),
+    Periodic("system.relay_outbox", OUTBOX_RELAY_SECONDS),
     Periodic("tenancy.flush_key_usage", 30.0),
     Periodic("metering.flush", 10.0),
     Periodic("billing.close_period", 60.0),

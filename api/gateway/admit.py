@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from api.gateway.protocol import INGESTED, refused
@@ -82,6 +83,24 @@ def count_accepted(units: Mapping[Category, int]) -> None:
     """Count admitted units that the store has acknowledged."""
     for category, quantity in units.items():
         INGESTED.labels(category.value, Outcome.ACCEPTED.value).inc(quantity)
+
+
+async def refund_duplicates(
+    resources: Resources, admitted: Admitted, stored: Mapping[Category, int]
+) -> dict[Category, int]:
+    """Give back the admitted units the store already held (a retried body); what was stored.
+
+    They were billed when first stored, so they leave `accepted` without another outcome.
+    """
+    admission = admitted.admission
+    duplicates = {
+        category: quantity - stored.get(category, 0)
+        for category, quantity in admission.units.items()
+        if quantity > stored.get(category, 0)
+    }
+    if duplicates:
+        await resources.admission.refund(replace(admission, units=duplicates), refile=None)
+    return {category: stored.get(category, 0) for category in admission.units}
 
 
 async def store_failed(

@@ -24,6 +24,7 @@ from telemetry.decode.errors import PayloadError
 from telemetry.metrics_ingest import (
     PreparedMetrics,
     Route,
+    Window,
     prepare_otlp,
     prepare_prom_text,
     prepare_remote_write,
@@ -37,21 +38,25 @@ async def _ingest(
     request: Request[Any, Any, Any],
     resources: AppResources,
     project_id: str,
-    prepare: Callable[[bytes], PreparedMetrics],
+    prepare: Callable[[bytes, Window], PreparedMetrics],
     ok_status: int,
 ) -> Response[bytes]:
     now = datetime.now(UTC)
     key = await authenticate_ingest(
         resources.key_lookup, key_from(request), project_id, Scope.METRICS_WRITE, now
     )
+    # The tier decides which timestamps are stored; the admission below reads the same entry.
+    tier = (await resources.admission.entitlements(key.org_id, now)).plan.tier
     try:
-        prepared = prepare(await request.body())
+        prepared = prepare(await request.body(), Window.of(tier, now))
     except PayloadError as exc:
         raise PayloadProblem(exc) from None
     await record_invalid(resources, key, project_id, Category.METRICS, prepared.rejected, now)
+    # A body with something to report (OTLP partial success, samples left out) answers 200.
+    status = 200 if prepared.answer else ok_status
     if prepared.points == 0:
         return Response(
-            prepared.answer, status_code=ok_status, media_type=prepared.answer_type or "text/plain"
+            prepared.answer, status_code=status, media_type=prepared.answer_type or "text/plain"
         )
     units = {Category.METRICS: prepared.points}
     admitted = await admit_or_refuse(resources, key, project_id, units, now)
@@ -74,7 +79,7 @@ async def _ingest(
     count_accepted(units)
     return Response(
         prepared.answer,
-        status_code=ok_status,
+        status_code=status,
         media_type=prepared.answer_type or "text/plain",
         headers=rate_limit_headers(admitted.decision, units),
     )
@@ -91,16 +96,20 @@ class MetricsIngestController(Controller):
         self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
     ) -> Response[bytes]:
         """Prometheus remote write (snappy protobuf), forwarded unchanged."""
-        return await _ingest(request, resources, project_id, prepare_remote_write, 204)
+        encoding = request.headers.get("content-encoding")
+        return await _ingest(
+            request, resources, project_id, lambda b, w: prepare_remote_write(b, encoding, w), 204
+        )
 
     @post("/prometheus/api/v1/import/prometheus", operation_id="import_prometheus", status_code=200)
     async def import_prometheus(
         self, request: Request[Any, Any, Any], project_id: FromPath[str], resources: AppResources
     ) -> Response[bytes]:
-        """Prometheus text exposition, forwarded unchanged."""
+        """Prometheus text exposition, checked strictly; the samples that will be stored are
+        forwarded (gzip as sent when that is its one encoding, else decompressed)."""
         encoding = request.headers.get("content-encoding")
         return await _ingest(
-            request, resources, project_id, lambda b: prepare_prom_text(b, encoding), 204
+            request, resources, project_id, lambda b, w: prepare_prom_text(b, encoding, w), 204
         )
 
     @post("/otlp/v1/metrics", operation_id="otlp_metrics", status_code=200)
@@ -111,7 +120,11 @@ class MetricsIngestController(Controller):
         content_type = request.headers.get("content-type")
         encoding = request.headers.get("content-encoding")
         return await _ingest(
-            request, resources, project_id, lambda b: prepare_otlp(b, content_type, encoding), 200
+            request,
+            resources,
+            project_id,
+            lambda b, w: prepare_otlp(b, content_type, encoding, w),
+            200,
         )
 
     @post("/ingest/metrics", operation_id="ingest_metrics", status_code=200)
@@ -121,5 +134,5 @@ class MetricsIngestController(Controller):
         """Simple JSON: one `{metric_name, value, metric_type, labels, service_id}` or an array."""
         encoding = request.headers.get("content-encoding")
         return await _ingest(
-            request, resources, project_id, lambda b: prepare_simple_json(b, encoding), 200
+            request, resources, project_id, lambda b, w: prepare_simple_json(b, encoding, w), 200
         )

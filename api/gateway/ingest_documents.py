@@ -16,6 +16,7 @@ from api.gateway.admit import (
     admit_or_refuse,
     count_accepted,
     record_invalid,
+    refund_duplicates,
     store_failed,
 )
 from api.gateway.protocol import key_from, rate_limit_headers
@@ -63,7 +64,7 @@ class Signal(Generic[D]):
     time_of: Callable[[D], datetime]
     units_of: Callable[[list[D]], Mapping[Category, int]]
     answer: Callable[[Format, str | None, Decoded[D]], Answer]
-    writer: Callable[[TelemetryStore], Callable[[StoreScope, list[D]], Awaitable[None]]]
+    writer: Callable[[TelemetryStore], Callable[[StoreScope, list[D]], Awaitable[list[D]]]]
 
 
 LOGS: Final = Signal[LogRecord](
@@ -109,9 +110,11 @@ async def _ingest(
     admitted = await admit_or_refuse(resources, key, project_id, units, now)
     scope = StoreScope(key.org_id, project_id, admitted.entitlements.plan.tier)
     try:
-        await signal.writer(resources.telemetry)(scope, kept.documents)
+        stored = await signal.writer(resources.telemetry)(scope, kept.documents)
     except Exception as exc:  # any failure after admission: refund, then 503
         raise await store_failed(resources, admitted, "log/trace", exc) from None
+    if len(stored) < len(kept.documents):  # a retry: bill only what this request stored
+        units = await refund_duplicates(resources, admitted, signal.units_of(stored))
     count_accepted(units)
     reply = signal.answer(form, content_type, kept)
     return Response(

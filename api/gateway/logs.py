@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.deps import AppResources
 from api.gateway.access import read_scope
+from api.params import BucketSeconds
 from telemetry import queries
 from telemetry.search import parse
 from telemetry.stores import LogSearch
@@ -49,7 +50,7 @@ class LogsController(Controller):
         query_string: Annotated[str, QueryParameter(name="query", max_length=4096)] = "",
         start: FromQuery[datetime | None] = None,
         end: FromQuery[datetime | None] = None,
-        bucket: FromQuery[int | None] = None,
+        bucket: BucketSeconds = None,
     ) -> dict[str, Any]:
         """Record counts per time bucket, level and service (buckets in seconds, oldest first)."""
         now = datetime.now(UTC)

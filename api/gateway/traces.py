@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.deps import AppResources
 from api.gateway.access import read_scope
+from api.params import DurationMs
 from infra.errors import NotFoundError, ValidationError
 from telemetry import queries
 from telemetry.documents import Span, SpanStatus
@@ -52,8 +53,8 @@ class TracesController(Controller):
         resources: AppResources,
         service: FromQuery[str | None] = None,
         operation: FromQuery[str | None] = None,
-        min_duration_ms: FromQuery[float | None] = None,
-        max_duration_ms: FromQuery[float | None] = None,
+        min_duration_ms: DurationMs = None,
+        max_duration_ms: DurationMs = None,
         status: FromQuery[SpanStatus | None] = None,
         start: FromQuery[datetime | None] = None,
         end: FromQuery[datetime | None] = None,

@@ -113,10 +113,16 @@ class HubKeyController(Controller):
 
     @post("/", operation_id="create_hub_key")
     async def create_hub_key(
-        self, data: JSONBody[HubKeyCreate], db_session: DbSession, operator_ip: OperatorIp
+        self,
+        data: JSONBody[HubKeyCreate],
+        db_session: DbSession,
+        operator_ip: OperatorIp,
+        resources: AppResources,
     ) -> HubKeyOut:
         """A new hub key for a product; its secret is in `key`, shown this once."""
-        created = await hub.create_hub_key(db_session, data.name, data.product)
+        created = await hub.create_hub_key(
+            db_session, data.name, data.product, resources.key_lookup
+        )
         log.info("hub_key.created", key_id=created.key.id, product=data.product, ip=operator_ip)
         return _hub_key_out(created.key, created.secret)
 

@@ -7,24 +7,39 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import Provide
-from litestar.params import JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from api.auth import CSRF_COOKIE, SESSION_COOKIE, LoggedInUser, client_ip, provide_user
 from api.deps import AppResources, DbSession
 from api.resources import Resources
-from tenancy import accounts
+from tenancy import accounts, password_reset, verification
+from tenancy.errors import TooManyAttemptsError
 from tenancy.repository import GlobalOrgRepository
 from tenancy.schemas import (
     LoginIn,
     LoginOut,
+    MailQueuedOut,
     MeOut,
     OrgOut,
+    PasswordResetIn,
+    PasswordResetRequestIn,
     ProjectOut,
     SignupIn,
     SignupOut,
     UserOut,
+    VerifyEmailIn,
+    VerifyEmailOut,
 )
+from tenancy.throttle import AttemptCounter
+
+RESET_REQUESTED = MailQueuedOut(
+    "If an account exists for this address, a link to reset its password is on its way "
+    "(valid for one hour)."
+)
+VERIFICATION_QUEUED = MailQueuedOut("A new verification link is on its way.")
+MAIL_WINDOW_SECONDS = 3600
+RESENDS_PER_HOUR = 5
 
 
 def session_cookies(resources: Resources, issued: accounts.IssuedSession) -> list[Cookie]:
@@ -130,6 +145,64 @@ class AuthController(Controller):
         return MeOut(
             user=UserOut(user.user_id, user.email, user.name),
             orgs=[
-                OrgOut(o.id, o.slug, o.name, o.status, m.role, o.created_at) for o, m in memberships
+                OrgOut(o.id, o.slug, o.name, o.status, m.role, o.created_at)
+                for o, m in memberships
+                if user.sees_org(o.id)
             ],
         )
+
+    @post("/auth/verify-email", operation_id="verify_email", status_code=200)
+    async def verify_email(
+        self, data: JSONBody[VerifyEmailIn], db_session: DbSession
+    ) -> VerifyEmailOut:
+        """Prove the account's address with the token of the mailed link (single use)."""
+        user = await verification.verify(db_session, data.token)
+        return VerifyEmailOut(UserOut(user.id, user.email, user.name), user.email_verified_at)
+
+    @post(
+        "/auth/verify-email/resend",
+        operation_id="resend_verification_email",
+        status_code=HTTP_202_ACCEPTED,
+        dependencies={"user": Provide(provide_user)},
+    )
+    async def resend_verification(
+        self, db_session: DbSession, user: LoggedInUser, resources: AppResources
+    ) -> MailQueuedOut:
+        """Mail the logged-in user a new verification link (a few per hour); 409 if verified."""
+        counter = AttemptCounter(resources.redis, MAIL_WINDOW_SECONDS)
+        retry_after = await counter.take([(f"tg:throttle:resend:{user.user_id}", RESENDS_PER_HOUR)])
+        if retry_after:
+            raise TooManyAttemptsError(
+                "Too many verification mails; try again later",
+                headers={"Retry-After": str(retry_after)},
+                retry_after=retry_after,
+            )
+        await verification.resend(db_session, user.user_id)
+        return VERIFICATION_QUEUED
+
+    @post("/auth/password-reset", operation_id="request_password_reset", status_code=202)
+    async def request_password_reset(
+        self,
+        data: JSONBody[PasswordResetRequestIn],
+        db_session: DbSession,
+        resources: AppResources,
+    ) -> MailQueuedOut:
+        """Mail a one-hour reset link; the answer is the same whether or not the account exists."""
+        counter = AttemptCounter(resources.redis, MAIL_WINDOW_SECONDS)
+        await password_reset.request(db_session, counter, data.email)
+        return RESET_REQUESTED
+
+    @post(
+        "/auth/password-reset/{token:str}",
+        operation_id="reset_password",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def reset_password(
+        self,
+        token: FromPath[str],
+        data: JSONBody[PasswordResetIn],
+        db_session: DbSession,
+        resources: AppResources,
+    ) -> None:
+        """Set a new password with the mailed token; ends every session of the account."""
+        await password_reset.complete(db_session, resources.login_throttle, token, data.password)

@@ -23,6 +23,7 @@ from billing.schemas import (
 )
 from infra.errors import AppError
 from infra.settings import TIER_RETENTION_DAYS
+from infra.timeparse import utc_instant
 from tenancy.roles import Permission
 
 DIMENSIONS = {
@@ -104,7 +105,7 @@ class SubscriptionController(Controller):
     @get(
         "/subscription",
         operation_id="get_subscription",
-        dependencies={"ctx": org_permission(Permission.ORG_READ)},
+        dependencies={"ctx": org_permission(Permission.USAGE_READ)},
     )
     async def get_subscription(self, db_session: DbSession, ctx: Ctx) -> SubscriptionOut:
         """Plan, status, current period and spend cap."""
@@ -139,7 +140,7 @@ class SubscriptionController(Controller):
     @get(
         "/quotas",
         operation_id="get_quotas",
-        dependencies={"ctx": org_permission(Permission.ORG_READ)},
+        dependencies={"ctx": org_permission(Permission.USAGE_READ)},
     )
     async def get_quotas(
         self, db_session: DbSession, ctx: Ctx, resources: AppResources
@@ -159,7 +160,7 @@ class SubscriptionController(Controller):
     @get(
         "/usage",
         operation_id="get_usage",
-        dependencies={"ctx": org_permission(Permission.ORG_READ)},
+        dependencies={"ctx": org_permission(Permission.USAGE_READ)},
     )
     async def get_usage(
         self,
@@ -187,6 +188,4 @@ class SubscriptionController(Controller):
 
 
 def _aware(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidQueryError(f"{name}: give a timezone (e.g. 2026-11-01T00:00:00Z)", field=name)
-    return value.astimezone(UTC)
+    return utc_instant(value, name)  # aware and within range, or a 422 naming the field

@@ -20,10 +20,16 @@ from tenancy.context import TenantContext
 from tenancy.schemas import HubOrgRef, HubProjectRef, HubProvisionIn, HubProvisionOut, InviteOut
 
 
-async def provide_hub_key(request: Request[Any, Any, Any], db_session: DbSession) -> HubPrincipal:
+async def provide_hub_key(
+    request: Request[Any, Any, Any], db_session: DbSession, resources: AppResources
+) -> HubPrincipal:
     """The calling sibling product; 401 without a usable hub key (org and project keys too)."""
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    return await authenticate_hub(db_session, token.strip() if scheme.lower() == "bearer" else None)
+    return await authenticate_hub(
+        db_session,
+        token.strip() if scheme.lower() == "bearer" else None,
+        resources.key_lookup,
+    )
 
 
 HubCaller = NamedDependency[SkipValidation[HubPrincipal]]
@@ -65,6 +71,7 @@ class HubController(Controller):
             project_name=data.project_name,
             email=data.email,
             ip=client_ip(request),
+            lookup=resources.key_lookup,
         )
         invite = None
         if done.invite is not None:

@@ -21,7 +21,7 @@ from api.auth import (
     provide_user,
 )
 from api.deps import AppResources, DbSession
-from infra.errors import NotFoundError
+from infra.errors import NotFoundError, PermissionDeniedError
 from tenancy import accounts, audit, invites, orgs
 from tenancy.authz import KeyPrincipal, UserPrincipal, org_context
 from tenancy.repository import GlobalOrgRepository, UserRepository
@@ -71,7 +71,7 @@ class OrgController(Controller):
             )
             return Page(items=[_org_out(await orgs.get_org(db_session, ctx))])
         memberships = await GlobalOrgRepository(db_session).memberships_of(principal.user_id)
-        return Page(items=[_org_out(o, m.role) for o, m in memberships])
+        return Page(items=[_org_out(o, m.role) for o, m in memberships if principal.sees_org(o.id)])
 
     @post(
         "/",
@@ -87,6 +87,11 @@ class OrgController(Controller):
         user: LoggedInUser,
     ) -> OrgOut:
         """A new org owned by the caller, with a default project."""
+        if user.org_scope is not None:
+            raise PermissionDeniedError(
+                "A single sign-on session acts only in its organization; sign in with your "
+                "password to create an organization"
+            )
         account = await UserRepository(db_session).by_id(user.user_id)
         if account is None:
             raise NotFoundError("User not found")
@@ -199,7 +204,7 @@ class OrgController(Controller):
     @get(
         "/{org:str}/invites",
         operation_id="list_invites",
-        dependencies={"ctx": org_permission(Permission.MEMBERS_READ)},
+        dependencies={"ctx": org_permission(Permission.INVITES_READ)},
     )
     async def list_invites(self, db_session: DbSession, ctx: Ctx) -> Page[InviteOut]:
         """Pending invites."""

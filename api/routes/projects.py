@@ -62,7 +62,11 @@ async def _list_keys(
 
 
 async def _create_key(
-    db_session: DbSession, ctx: Ctx, project_id: str | None, data: KeyCreate
+    db_session: DbSession,
+    ctx: Ctx,
+    resources: AppResources,
+    project_id: str | None,
+    data: KeyCreate,
 ) -> KeyOut:
     created = await projects.create_key(
         db_session,
@@ -72,6 +76,7 @@ async def _create_key(
         scopes=list(data.scopes) if data.scopes is not None else None,
         expires_at=data.expires_at,
         rate_limits=_rate_limits(data),
+        lookup=resources.key_lookup,
     )
     return _key_out(created.key, created.secret)
 
@@ -148,10 +153,10 @@ class OrgProjectsController(Controller):
         dependencies={"ctx": org_permission(Permission.ORG_KEYS_MANAGE)},
     )
     async def create_org_key(
-        self, data: JSONBody[KeyCreate], db_session: DbSession, ctx: Ctx
+        self, data: JSONBody[KeyCreate], db_session: DbSession, ctx: Ctx, resources: AppResources
     ) -> KeyOut:
         """A new org admin key (`tgo_…`); the secret is in this response only."""
-        return await _create_key(db_session, ctx, None, data)
+        return await _create_key(db_session, ctx, resources, None, data)
 
     @delete(
         "/keys/{key_id:str}",
@@ -246,10 +251,15 @@ class ProjectController(Controller):
         dependencies={"ctx": project_permission(Permission.KEYS_WRITE)},
     )
     async def create_key(
-        self, project: FromPath[str], data: JSONBody[KeyCreate], db_session: DbSession, ctx: Ctx
+        self,
+        project: FromPath[str],
+        data: JSONBody[KeyCreate],
+        db_session: DbSession,
+        ctx: Ctx,
+        resources: AppResources,
     ) -> KeyOut:
         """A new project key (`tgp_…`); the secret is in this response only."""
-        return await _create_key(db_session, ctx, project, data)
+        return await _create_key(db_session, ctx, resources, project, data)
 
     @delete(
         "/keys/{key_id:str}",

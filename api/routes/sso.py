@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
@@ -14,9 +14,17 @@ from api.auth import Ctx, client_ip, org_permission
 from api.deps import AppResources, DbSession
 from api.resources import Resources
 from api.routes.auth import session_cookies
-from tenancy import sso
+from tenancy import sso, sso_domains
 from tenancy.roles import Permission
-from tenancy.schemas import OrgOut, SsoConfigIn, SsoConfigOut, SsoLoginOut, UserOut
+from tenancy.schemas import (
+    OrgOut,
+    Page,
+    SsoConfigIn,
+    SsoConfigOut,
+    SsoDomainOut,
+    SsoLoginOut,
+    UserOut,
+)
 
 NO_STORE = {"Cache-Control": "no-store"}
 # Binds a login's state to the browser that started it; sent only to the callback.
@@ -74,6 +82,24 @@ class SsoConfigController(Controller):
     async def delete_sso(self, db_session: DbSession, ctx: Ctx) -> None:
         """Remove the connection."""
         await sso.delete_config(db_session, ctx)
+
+    @get("/domains", operation_id="list_sso_domains")
+    async def list_domains(self, db_session: DbSession, ctx: Ctx) -> Page[SsoDomainOut]:
+        """The connection's email domains: status, and the TXT record that proves each."""
+        return Page(items=await sso_domains.list_claims(db_session, ctx))
+
+    @post("/domains/{domain:str}/verify", operation_id="verify_sso_domain", status_code=200)
+    async def verify_domain(
+        self,
+        domain: FromPath[str],
+        db_session: DbSession,
+        ctx: Ctx,
+        resources: AppResources,
+    ) -> SsoDomainOut:
+        """Look up `_tollgate.<domain>` now; verified when it carries the org's token."""
+        return await sso_domains.verify(
+            db_session, ctx, domain, resources.settings.domain_verify_nameservers
+        )
 
 
 class SsoLoginController(Controller):

@@ -300,8 +300,12 @@ class QuotaBackend(Protocol):
         """
         ...
 
-    async def refund(self, admission: Admission) -> None:
-        """Undo an accepted admission whose store then failed; call once per such admission."""
+    async def refund(
+        self, admission: Admission, refile: Outcome | None = Outcome.STORE_UNAVAILABLE
+    ) -> None:
+        """Undo an accepted admission (or a part of it, as an Admission of those units); call
+        once per such admission. Its units move from `accepted` to `refile` (the store failed),
+        or are only taken off `accepted` when `refile` is None (duplicates already stored)."""
         ...
 
     async def record_outcome(
@@ -346,6 +350,10 @@ class QuotaBackend(Protocol):
         self, org_id: str, hours: Iterable[datetime], *, now: datetime | None = None
     ) -> list[datetime]:
         """Delete persisted hours that are closed at `now`; returns the hours deleted."""
+        ...
+
+    async def discard_org(self, org_id: str) -> int:
+        """Forget everything held for a deleted org (counters, buckets, outcome hours)."""
         ...
 
 

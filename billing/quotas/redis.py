@@ -236,8 +236,10 @@ class RedisQuotaBackend:
             blocked=tuple(blocked),
         )
 
-    async def refund(self, admission: Admission) -> None:
-        """Give back an accepted admission's units and re-file its outcomes as store_unavailable."""
+    async def refund(
+        self, admission: Admission, refile: Outcome | None = Outcome.STORE_UNAVAILABLE
+    ) -> None:
+        """Give back an accepted admission's units and re-file its outcomes as `refile`."""
         org, hour = admission.org_id, hour_start(admission.at)
         keys = [
             period_key(org, admission.period_id),
@@ -250,6 +252,7 @@ class RedisQuotaBackend:
             int(hour.timestamp()),
             self._outcome_ttl,
             _field_prefix(admission.project_id, admission.key_id),
+            refile.value if refile is not None else "",
             len(admission.units),
         ]
         for category, units in admission.units.items():
@@ -363,6 +366,27 @@ class RedisQuotaBackend:
         if int(remaining) == 0:
             await self._forget_org(org_id)
         return closed
+
+    async def discard_org(self, org_id: str) -> int:
+        """Delete every key of a deleted org and drop it from the pending index; returns how many.
+
+        A SCAN of the org's own keys (`tg:{org}:*`): period counters, token buckets of its
+        projects and keys, outcome hours. Not atomic with in-flight writes: a request admitted
+        by a key cached for a few seconds more can re-create a key, which the flush discards
+        again (the org is gone) and whose TTL ends it anyway.
+        """
+        check_id(org_id, "org_id")
+        deleted = 0
+        batch: list[Any] = []
+        async for key in self._client.scan_iter(match=f"tg:{{{org_id}}}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += int(await self._client.unlink(*batch))
+                batch = []
+        if batch:
+            deleted += int(await self._client.unlink(*batch))
+        await self._client.srem(PENDING_ORGS_KEY, org_id)
+        return deleted
 
     async def reindex_pending_orgs(self) -> int:
         """Re-add every org holding outcome hours to the pending index; returns how many.

@@ -1,11 +1,14 @@
--- Undo an accepted admission whose store failed: give back the period units and bucket tokens,
--- and move its outcome counts from `accepted` to `store_unavailable`.
+-- Undo an accepted admission (or part of one): give back the period units and bucket tokens,
+-- and move its outcome counts from `accepted` to the refile outcome (`store_unavailable` when
+-- the store failed), or just take them off `accepted` when that is empty (a duplicate the store
+-- already held: it was billed when first stored).
 --
 -- KEYS[1] period counters   KEYS[2] sealed-hour watermark   KEYS[3] pending outcome hours
 -- KEYS[4] outcome hash of the admission's hour
 -- KEYS[3 + 2i], KEYS[4 + 2i]: project and key token buckets of category i (1-based)
 -- ARGV[1] hour member   ARGV[2] hour start, epoch seconds   ARGV[3] outcome key TTL, seconds
--- ARGV[4] outcome field prefix 'project|key|'   ARGV[5] n, then (name, units) per category
+-- ARGV[4] outcome field prefix 'project|key|'   ARGV[5] refile outcome, or ''
+-- ARGV[6] n, then (name, units) per category
 --
 -- Counters that no longer exist are left alone: re-creating period counters here would hide
 -- their loss from admit (which then asks for a seed from the ledger), and a missing bucket is
@@ -13,9 +16,10 @@
 -- Reply: {hour_added, late}.
 
 local period_exists = redis.call('EXISTS', KEYS[1]) == 1
-local n = tonumber(ARGV[5])
+local refile = ARGV[5]
+local n = tonumber(ARGV[6])
 for i = 1, n do
-  local name, units = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  local name, units = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
   if period_exists then
     if redis.call('HINCRBY', KEYS[1], name, '-' .. units) < 0 then
       redis.call('HSET', KEYS[1], name, 0)
@@ -33,9 +37,11 @@ if outcome_hour_open(KEYS[2], hour_score) == 0 then
   return {0, 1}
 end
 for i = 1, n do
-  local name, units = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  local name, units = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
   local prefix = ARGV[4] .. name .. '|'
   redis.call('HINCRBY', KEYS[4], prefix .. 'accepted', '-' .. units)
-  redis.call('HINCRBY', KEYS[4], prefix .. 'store_unavailable', units)
+  if refile ~= '' then
+    redis.call('HINCRBY', KEYS[4], prefix .. refile, units)
+  end
 end
 return {touch_outcome_hour(KEYS[3], KEYS[4], ARGV[1], hour_score, tonumber(ARGV[3])), 0}

@@ -32,6 +32,12 @@ def decompress(body: bytes, content_encoding: str | None, *, max_decompressed: i
     return body
 
 
+def is_single_gzip(content_encoding: str | None) -> bool:
+    """Whether the body is gzip once, the only Content-Encoding VictoriaMetrics 1.79 reads
+    (exactly `gzip`: a forwarded body is labelled so, whatever alias or case it came with)."""
+    return _parse_encodings(content_encoding) == ["gzip"]
+
+
 def _parse_encodings(header: str | None) -> list[str]:
     """The codings of a Content-Encoding header in the order applied, without identity."""
     if not header:

@@ -17,12 +17,12 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
 from infra.ids import ID_BODY_LENGTH, base62
-from telemetry.documents import LEVEL_NUMBERS, AttributeValue, Level
+from telemetry.documents import LEVEL_NUMBERS, AttributeValue, Level, LogRecord, Span
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 TRACE_ID_BYTES: Final = 16
@@ -30,6 +30,9 @@ SPAN_ID_BYTES: Final = 8
 MAX_ATTRIBUTE_DEPTH: Final = 32
 MAX_NS: Final = 2**63 - 1
 """The latest time stored (2262-04-11): OTLP's times are (u)int64 nanoseconds."""
+
+D = TypeVar("D", LogRecord, Span)
+_T = TypeVar("_T")
 
 # A plain attribute value: an AnyValue as Python data, bytes already base64.
 Plain = str | int | float | bool | None | list["Plain"] | dict[str, "Plain"]
@@ -255,3 +258,45 @@ def body_text(value: Plain) -> str:
     if isinstance(value, str):
         return value
     return json_text(value)
+
+
+# --- NUL characters ---------------------------------------------------------------------------
+
+NUL: Final = "\x00"
+REPLACEMENT: Final = "\ufffd"
+_ESCAPED_NUL: Final = b"\\u0000"
+"""How JSON writes U+0000: the only way a NUL can be in a JSON body or an encoded document."""
+
+
+def may_hold_nul(encoded: bytes) -> bool:
+    """Whether JSON text may hold a U+0000 (an escaped backslash gives false positives only)."""
+    return _ESCAPED_NUL in encoded
+
+
+def without_nul(documents: list[D]) -> list[D]:
+    """The documents with every NUL in their text (keys and values) replaced by U+FFFD.
+
+    PostgreSQL text and jsonb cannot hold U+0000, so every store gets the same replacement, done
+    before units are counted: what is billed is what is stored. One encode of the batch finds
+    out whether any document needs it; documents without one are returned as they are.
+    """
+    if not documents or not may_hold_nul(_json_encoder.encode(documents)):
+        return documents
+    return [
+        _replace_nul(document) if may_hold_nul(_json_encoder.encode(document)) else document
+        for document in documents
+    ]
+
+
+def _replace_nul(value: _T) -> _T:
+    """A copy of a document value with NUL replaced in every string, at any depth."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT)  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [_replace_nul(item) for item in value]  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {_replace_nul(k): _replace_nul(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, msgspec.Struct):
+        changes = {name: _replace_nul(getattr(value, name)) for name in value.__struct_fields__}
+        return msgspec.structs.replace(value, **changes)
+    return value

@@ -2,8 +2,9 @@
 
 Every search is `bool.filter: [tenant, project, time range ≥ retention floor, …, user clause]`
 over the explicit daily indices of the window, so the user's compiled clause only ever narrows.
-Document ids are namespaced by tenant and project (`org:project:id`), so a retried bulk
-overwrites its own documents and can never touch another tenant's.
+Document ids are namespaced by tenant and project (`org:project:id`) and written with `create`,
+so a retried bulk conflicts on its own documents (reported as not new, never billed twice) and
+can never touch another tenant's.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class OpenSearchTelemetryStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    async def write_logs(self, scope: Scope, records: Sequence[LogRecord]) -> None:
-        """Index records under the scope (retry-safe: ids are deterministic)."""
+    async def write_logs(self, scope: Scope, records: Sequence[LogRecord]) -> list[LogRecord]:
+        """Index records under the scope; the ones stored now (ids are deterministic, so a
+        retried record conflicts and is left out)."""
         documents = []
         for record in records:
             # Every field, defaults included: `level: INFO` must be indexed to be found.
@@ -90,10 +92,11 @@ class OpenSearchTelemetryStore:
                 "logs", scope.tier.value, record.time.astimezone(UTC).date()
             )
             documents.append((index, f"{scope.org_id}:{scope.project_id}:{record.id}", document))
-        await self._indices.bulk_index(documents)
+        created = await self._indices.bulk_create(documents)
+        return [record for record, new in zip(records, created, strict=True) if new]
 
-    async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> None:
-        """Index spans under the scope (retry-safe: ids are deterministic)."""
+    async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> list[Span]:
+        """Index spans under the scope; the ones stored now (as `write_logs`)."""
         documents = []
         for span in spans:
             document = msgspec.structs.asdict(span)
@@ -110,7 +113,8 @@ class OpenSearchTelemetryStore:
             )
             doc_id = f"{scope.org_id}:{scope.project_id}:{span.trace_id}:{span.span_id}"
             documents.append((index, doc_id, document))
-        await self._indices.bulk_index(documents)
+        created = await self._indices.bulk_create(documents)
+        return [span for span, new in zip(spans, created, strict=True) if new]
 
     # -- shared -------------------------------------------------------------------------------
 

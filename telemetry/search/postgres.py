@@ -46,6 +46,8 @@ from telemetry.stores import (
     decode_position,
     encode_cursor,
     expired_before,
+    newly_stored,
+    position_time,
     retention_floor,
 )
 
@@ -76,7 +78,7 @@ def _micros(moment: datetime) -> int:
 
 
 def _from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+    return position_time(micros)  # refuses a forged cursor's out-of-range time
 
 
 def _utc_day(moment: datetime) -> date:
@@ -112,13 +114,16 @@ class PostgresTelemetryStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    async def write_logs(self, scope: Scope, records: Sequence[LogRecord]) -> None:
-        """Insert records under the scope; a record already stored (same id and time) is kept."""
+    async def write_logs(self, scope: Scope, records: Sequence[LogRecord]) -> list[LogRecord]:
+        """Insert records under the scope; a record already stored (same id and time) is kept.
+
+        Returns the records inserted now (the primary key tells a retry from a new record).
+        """
         if not records:
-            return
+            return []
         rows = [(*astuple(r), stored_size(r)) for r in records]
         days = {_utc_day(r.time) for r in records}
-        await self._storage.insert(
+        inserted = await self._storage.insert(
             scope.org_id,
             "log_records",
             scope.tier.value,
@@ -126,14 +131,19 @@ class PostgresTelemetryStore:
             _constants(scope),
             _LOG_POSITIONS,
             _json.encode(rows).decode(),
+            returning=("id", "time"),
         )
+        return newly_stored(records, inserted, lambda r: (r.id, r.time))
 
-    async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> None:
-        """Insert spans under the scope; a span already stored (same ids and start) is kept."""
+    async def write_spans(self, scope: Scope, spans: Sequence[Span]) -> list[Span]:
+        """Insert spans under the scope; a span already stored (same ids and start) is kept.
+
+        Returns the spans inserted now.
+        """
         if not spans:
-            return
+            return []
         days = {_utc_day(s.start_time) for s in spans}
-        await self._storage.insert(
+        inserted = await self._storage.insert(
             scope.org_id,
             "spans",
             scope.tier.value,
@@ -141,7 +151,9 @@ class PostgresTelemetryStore:
             _constants(scope),
             _SPAN_POSITIONS,
             _json.encode([astuple(s) for s in spans]).decode(),
+            returning=("trace_id", "span_id", "start_time"),
         )
+        return newly_stored(spans, inserted, lambda s: (s.trace_id, s.span_id, s.start_time))
 
     # -- logs ---------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Every comparison is NULL-free so that NOT means "everything else", as in OpenSea
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Final
 
@@ -60,7 +61,9 @@ def json_candidates(value: str) -> list[Any]:
     scalars: list[Any] = [value]
     if _NUMBER.match(value):
         number = float(value)
-        scalars.append(int(number) if number.is_integer() and abs(number) < 2**53 else number)
+        # `1e999` or a 400-digit number is no JSON number jsonb holds: match it as text only.
+        if math.isfinite(number):
+            scalars.append(int(number) if number.is_integer() and abs(number) < 2**53 else number)
     elif value in ("true", "false"):
         scalars.append(value == "true")
     return scalars + [[scalar] for scalar in scalars]

@@ -30,13 +30,14 @@ LedgerRow = tuple[datetime, str, str, str, str, int]
 
 
 async def new_user(resources: Resources, name: str) -> tuple[User, str]:
-    """A password-less (SSO-style) user and a session token for them."""
+    """A password-less (SSO-style) user, address proven, and a session token for them."""
     async with unit_of_work(resources.session_factory) as session:
         user = User(
             id=new_id("usr"),
             email=f"{name}-{secrets.token_hex(4)}@example.com",
             name=name.title(),
             password_hash=None,
+            email_verified_at=datetime.now(UTC),
         )
         await UserRepository(session).add(user)
         issued = await accounts.issue_session(session, user.id, None, None)

@@ -172,7 +172,11 @@ class TestInvoiceMirror:
         assert ours.stripe_invoice_id == theirs["id"]
         assert ours.stripe_status == theirs["status"] == "open"
         assert theirs["collection_method"] == "charge_automatically"
-        assert theirs["auto_advance"] is True
+        (draft,) = [
+            c for c in stripe_on.fake.calls("POST", "/v1/invoices") if c.path == "/v1/invoices"
+        ]
+        assert draft.params["auto_advance"] == "false"  # Stripe never finalizes it on its own
+        assert theirs["auto_advance"] is True  # set by our finalize: Stripe collects from here
         assert theirs["pending_invoice_items_behavior"] == "exclude"
         assert theirs["metadata"] == {
             "tollgate_invoice_id": invoice.id,
@@ -208,14 +212,14 @@ class TestInvoiceMirror:
         stripe_on.fake.fail_next("POST", "/v1/invoiceitems", status=503, skip=2)
         with pytest.raises(StripeRequestError, match="invoice item"):
             await stripe_on.jobs.drain(SYNC)  # the job fails; the queue would retry it
-        # our transaction rolled back: the Stripe invoice id was not kept, two items exist there
-        assert (
-            await stored_invoice(resources, tenant.org_id, invoice.id)
-        ).stripe_invoice_id is None
+        # the draft's id was committed before any item was added; two items exist there
+        (draft,) = stripe_on.fake.of_type("invoice")
+        kept = await stored_invoice(resources, tenant.org_id, invoice.id)
+        assert (kept.stripe_invoice_id, kept.stripe_status) == (draft["id"], "draft")
         assert len(stripe_on.fake.of_type("invoiceitem")) == 2
         stripe_on.jobs.sent.append(_job(tenant, invoice))
         await stripe_on.jobs.drain(SYNC)
-        (theirs,) = stripe_on.fake.of_type("invoice")  # the idempotency key gave the same one back
+        (theirs,) = stripe_on.fake.of_type("invoice")
         assert theirs["status"] == "open"
         assert len(stripe_on.fake.of_type("invoiceitem")) == 4
         assert theirs["total"] == 5124

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from infra.outbound import FETCH_FAILED, OutboundClient, parse_cidrs
 from infra.webhooks import generate_secret, post, sign
 from tests.support.receiver import receiver
 
@@ -28,24 +28,27 @@ def test_the_signature_matches_the_standard_webhooks_reference_vector() -> None:
         "http://10.1.2.3/hook",
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]:9/hook",
+        "http://[::ffff:127.0.0.1]:9/hook",
+        "http://0177.0.0.1:9/hook",
     ],
 )
-async def test_public_only_refuses_non_public_addresses_without_a_request(url: str) -> None:
-    async with httpx.AsyncClient() as http:
-        outcome = await post(http, url, generate_secret(), "msg_1", 1, b"{}", public_only=True)
+async def test_non_public_addresses_are_refused_with_the_uniform_error(url: str) -> None:
+    async with OutboundClient() as client:  # the default: nothing allow-listed
+        outcome = await post(client, url, generate_secret(), "msg_1", 1, b"{}")
     assert not outcome.delivered
     assert outcome.status is None
-    assert outcome.error is not None
-    assert "non-public" in outcome.error
+    assert outcome.error == FETCH_FAILED
 
 
-async def test_without_the_guard_a_local_receiver_is_reached() -> None:
+async def test_a_loopback_receiver_is_reached_only_when_allow_listed() -> None:
     with receiver() as listening:
-        async with httpx.AsyncClient() as http:
-            outcome = await post(http, listening.url, generate_secret(), "msg_1", 1, b"{}")
-            refused = await post(
-                http, listening.url, generate_secret(), "msg_2", 1, b"{}", public_only=True
-            )
+        async with (
+            OutboundClient(parse_cidrs("127.0.0.0/8")) as allowed,
+            OutboundClient() as guarded,
+        ):
+            outcome = await post(allowed, listening.url, generate_secret(), "msg_1", 1, b"{}")
+            refused = await post(guarded, listening.url, generate_secret(), "msg_2", 1, b"{}")
         assert outcome.delivered
         assert not refused.delivered
+        assert refused.error == FETCH_FAILED
         assert len(listening.requests) == 1

@@ -2,10 +2,12 @@
 
 It speaks Stripe's wire protocol: form-encoded bodies with bracketed keys, Bearer secret keys,
 `Stripe-Version`, `Idempotency-Key` replay (same key and body: the stored response again; same
-key, other body: 400 idempotency_error), list objects with cursors, and Stripe's error shape. It
-records every request and can be told to fail the next matching ones. Objects follow the
-fields Stripe returns for them; state transitions follow Stripe's (a finalized invoice takes no
-more items; only a draft finalizes).
+key, other body: 400 idempotency_error; keys are forgotten after 24 h, as Stripe does), list
+objects with cursors, and Stripe's error shape. It records every request and can be told to fail
+the next matching ones. Objects follow the fields Stripe returns for them; state transitions
+follow Stripe's (a finalized invoice takes no more items; only a draft finalizes; a draft with
+`auto_advance` is finalized by Stripe itself an hour after its creation). Its clock is the wall
+clock plus an offset a test moves with `advance()`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 API_KEY = "sk_test_tollgate_fake"
 WEBHOOK_SECRET = "whsec_test_tollgate_fake"
+IDEMPOTENCY_WINDOW = 24 * 3600
+AUTO_FINALIZE_AFTER = 3600
 _TOKEN = re.compile(r"([^\[\]]+)|\[([^\]]*)\]")
 
 
@@ -87,11 +91,26 @@ class FakeStripe:
     requests: list[Recorded] = field(default_factory=list)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
-    _idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    offset: float = 0.0
+    """Seconds the fake's clock is ahead of the wall clock (see `advance`)."""
+    _idempotency: dict[str, tuple[str, int, dict[str, Any], float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- test-facing helpers -------------------------------------------------------------------
+
+    def now(self) -> int:
+        """The fake's clock, in Unix seconds."""
+        return int(time.time() + self.offset)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on; Stripe's own work falls due (auto-advanced drafts finalize)."""
+        with self._lock:
+            self.offset += seconds
+            for invoice in self.of_type("invoice"):
+                due = invoice["created"] + AUTO_FINALIZE_AFTER <= self.now()
+                if invoice["status"] == "draft" and invoice["auto_advance"] and due:
+                    self._finalize(invoice)
 
     def fail_next(
         self, method: str, path_prefix: str, status: int = 500, count: int = 1, skip: int = 0
@@ -119,7 +138,7 @@ class FakeStripe:
                 "type": "card",
                 "customer": session["customer"],
                 "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034},
-                "created": int(time.time()),
+                "created": self.now(),
             }
             intent.update(status="succeeded", payment_method=pm)
             session.update(status="complete")
@@ -166,8 +185,11 @@ class FakeStripe:
                     )
             key = headers.get("idempotency-key")
             fingerprint = json.dumps([method, path, params], sort_keys=True)
-            if method == "POST" and key and key in self._idempotency:
-                seen, status, response = self._idempotency[key]
+            stored = self._idempotency.get(key) if method == "POST" and key else None
+            if stored is not None and stored[3] + IDEMPOTENCY_WINDOW <= self.now():
+                stored = None  # Stripe keeps a key 24 hours; then the request runs again
+            if stored is not None:
+                seen, status, response, _ = stored
                 if seen != fingerprint:
                     message = (
                         "Keys for idempotent requests can only be used with the same parameters"
@@ -179,7 +201,7 @@ class FakeStripe:
             except StripeError as exc:
                 status, response = exc.status, _error(exc.status, exc.message, exc.kind, exc.code)
             if method == "POST" and key:
-                self._idempotency[key] = (fingerprint, status, response)
+                self._idempotency[key] = (fingerprint, status, response, self.now())
             return status, response, {}
 
     def _route(self, method: str, path: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +243,7 @@ class FakeStripe:
                         "return_url": p.get("return_url"),
                         "url": f"https://billing.stripe.com/p/session/{sid}",
                         "livemode": False,
-                        "created": int(time.time()),
+                        "created": self.now(),
                     }
                 )
             case "GET", ["setup_intents", sid]:
@@ -247,6 +269,14 @@ class FakeStripe:
                         "pending_invoice_items_behavior": p.get("pending_invoice_items_behavior"),
                     },
                 )
+            case "GET", ["invoices"]:
+                since = int(p.get("created", {}).get("gte", 0))
+                invoices = [
+                    i
+                    for i in self.of_type("invoice")
+                    if i["customer"] == p.get("customer") and i["created"] >= since
+                ]
+                return self._page("/v1/invoices", invoices, p)
             case "GET", ["invoices", iid]:
                 return self._get(iid, "invoice")
             case "POST", ["invoices", iid, "finalize"]:
@@ -255,17 +285,7 @@ class FakeStripe:
                     raise StripeError(
                         400, "This invoice is already finalized.", code="invoice_not_editable"
                     )
-                total = sum(i["amount"] for i in self.of_type("invoiceitem") if i["invoice"] == iid)
-                invoice.update(
-                    status="open",
-                    total=total,
-                    subtotal=total,
-                    amount_due=total,
-                    amount_remaining=total,
-                    auto_advance=p.get("auto_advance", "true") == "true",
-                    number=f"TG-{next(self._seq):04d}",
-                )
-                return invoice
+                return self._finalize(invoice, p.get("auto_advance", "true") == "true")
             case "POST", ["invoices", iid, "pay"]:
                 invoice = self._get(iid, "invoice")
                 if invoice["status"] != "open":
@@ -299,19 +319,49 @@ class FakeStripe:
                         },
                     },
                 )
+            case "POST", ["invoiceitems", item_id]:
+                item = self._draft_item(item_id)
+                if "amount" in p:
+                    item["amount"] = int(p["amount"])
+                item["metadata"].update(p.get("metadata", {}))
+                return item
+            case "DELETE", ["invoiceitems", item_id]:
+                self._draft_item(item_id)
+                del self.objects[item_id]
+                return {"id": item_id, "object": "invoiceitem", "deleted": True}
             case "GET", ["invoiceitems"]:
                 items = [i for i in self.of_type("invoiceitem") if i["invoice"] == p.get("invoice")]
-                after = p.get("starting_after")
-                if after:
-                    items = items[[i["id"] for i in items].index(after) + 1 :]
-                limit = int(p.get("limit", 10))
-                return {
-                    "object": "list",
-                    "url": "/v1/invoiceitems",
-                    "data": items[:limit],
-                    "has_more": len(items) > limit,
-                }
+                return self._page("/v1/invoiceitems", items, p)
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
+
+    def _finalize(self, invoice: dict[str, Any], auto_advance: bool = True) -> dict[str, Any]:
+        items = self.of_type("invoiceitem")
+        total = sum(i["amount"] for i in items if i["invoice"] == invoice["id"])
+        invoice.update(
+            status="open",
+            total=total,
+            subtotal=total,
+            amount_due=total,
+            amount_remaining=total,
+            auto_advance=auto_advance,
+            number=f"TG-{next(self._seq):04d}",
+            finalized_at=self.now(),
+        )
+        return invoice
+
+    def _draft_item(self, item_id: str) -> dict[str, Any]:
+        item = self._get(item_id, "invoiceitem")
+        if self._get(item["invoice"], "invoice")["status"] != "draft":
+            raise StripeError(400, "The invoice is no longer a draft.", code="invoice_not_editable")
+        return item
+
+    @staticmethod
+    def _page(url: str, found: list[dict[str, Any]], p: dict[str, Any]) -> dict[str, Any]:
+        after = p.get("starting_after")
+        if after:
+            found = found[[o["id"] for o in found].index(after) + 1 :]
+        limit = int(p.get("limit", 10))
+        return {"object": "list", "url": url, "data": found[:limit], "has_more": len(found) > limit}
 
     def _checkout(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("mode") != "setup":
@@ -346,13 +396,13 @@ class FakeStripe:
                 "cancel_url": p["cancel_url"],
                 "url": f"https://checkout.stripe.com/c/pay/{sid}",
                 "livemode": False,
-                "created": int(time.time()),
+                "created": self.now(),
             }
         )
 
     def _create(self, prefix: str, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         return self._store(
-            {"id": self._id(prefix), "object": kind, "livemode": False, "created": int(time.time())}
+            {"id": self._id(prefix), "object": kind, "livemode": False, "created": self.now()}
             | fields
         )
 

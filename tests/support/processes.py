@@ -91,6 +91,7 @@ def uvicorn_command(port: int, workers: int = 1) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        "--no-proxy-headers",
         "--log-level",
         "warning",
     ]

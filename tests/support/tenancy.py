@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenancy import passwords
+from tests.support.smtp import MAIL_ACTORS, Mailbox
 from tests.support.tenants import Tenant
 from workers.broker import broker
 
@@ -75,6 +76,21 @@ async def add_member(client: httpx.AsyncClient, owner: Tenant, role: str) -> Mem
     return Member(invited["email"], body["user"]["id"], body["token"], role)
 
 
+async def verify_email(client: httpx.AsyncClient, mailbox: Mailbox, email: str) -> None:
+    """Prove an address the real way: run the queued mail job, follow the mailed link."""
+    token = (await mailbox.last_to(email)).token()
+    response = await client.post("/v1/auth/verify-email", json={"token": token})
+    assert response.status_code == 200, response.text
+
+
+async def mark_verified(session: AsyncSession, user_id: str) -> None:
+    """Mark an account's address proven directly (for tests about something else)."""
+    await session.execute(
+        text("UPDATE users SET email_verified_at = now() WHERE id = :id"), {"id": user_id}
+    )
+    await session.commit()
+
+
 async def org_key(
     client: httpx.AsyncClient, tenant: Tenant, scopes: list[str] | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -110,12 +126,16 @@ async def as_org(session: AsyncSession, org_id: str) -> None:
     await session.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": org_id})
 
 
-def queued_jobs(queue: str = "default") -> list[tuple[str, list[Any]]]:
-    """(actor name, args) of every message waiting on a Dramatiq queue, oldest first."""
+def queued_jobs(queue: str = "default", *, with_mail: bool = False) -> list[tuple[str, list[Any]]]:
+    """(actor name, args) of every message waiting on a Dramatiq queue, oldest first.
+
+    The account mails every signup queues are left out unless `with_mail`.
+    """
     client = broker.client
     prefix = f"{broker.namespace}:{queue}"
     messages = []
     for message_id in client.lrange(prefix, 0, -1):
         decoded = json.loads(client.hget(f"{prefix}.msgs", message_id))
-        messages.append((decoded["actor_name"], decoded["args"]))
+        if with_mail or decoded["actor_name"] not in MAIL_ACTORS:
+            messages.append((decoded["actor_name"], decoded["args"]))
     return messages

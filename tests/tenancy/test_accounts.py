@@ -270,11 +270,11 @@ class TestLoginThrottle:
     ) -> None:
         throttle = LoginThrottle(redis_client)
         for _ in range(5):
-            await throttle.failed("x@example.com", None)
+            await throttle.acquire("x@example.com", None)
         (key,) = await redis_client.keys("tg:login:email:*")
         await redis_client.expire(key, 3)
         with pytest.raises(TooManyAttemptsError) as raised:
-            await throttle.check("x@example.com", None)
+            await throttle.acquire("x@example.com", None)
         assert raised.value.headers["Retry-After"] in {"1", "2", "3"}
         assert raised.value.extra["retry_after"] == int(raised.value.headers["Retry-After"])
 

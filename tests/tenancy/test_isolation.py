@@ -47,6 +47,7 @@ class World:
             "webhook": self.a_webhook_id,
             "own_org": self.b.org_id,
             "own_project": self.b.project_id,
+            "domain": "alpha.example",
         }
 
 
@@ -110,6 +111,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
         {"issuer": "https://idp.example.com", "client_id": "x", "domains": ["alpha.example"]},
     ),
     ("DELETE", "/v1/orgs/{org}/sso", None),
+    ("GET", "/v1/orgs/{org}/sso/domains", None),
+    ("POST", "/v1/orgs/{org}/sso/domains/{domain}/verify", None),
     ("GET", "/v1/orgs/{org}/subscription", None),
     ("PUT", "/v1/orgs/{org}/subscription", {"plan": "free"}),
     ("DELETE", "/v1/orgs/{org}/subscription/scheduled-change", None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,12 +14,15 @@ import redis as sync_redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infra import jobs
+from infra import jobs, outbox
 from infra.settings import Settings
+from tests.support.jobs import age_outbox, commit_without_relay, committed
 from workers import runtime
 from workers.actor import actor, run_inline
 from workers.actors.system import HEARTBEAT_KEY
 from workers.broker import DramatiqJobSender, broker, queue_depth
+
+__all__ = ["committed"]
 
 
 class RecordingSender:
@@ -65,35 +69,43 @@ class TestActorDecorator:
 
 
 class TestRealWorker:
-    def test_worker_process_runs_a_job_sent_through_redis(self, settings: Settings) -> None:
+    async def test_worker_process_relays_a_stranded_job_and_runs_it(
+        self, settings: Settings, committed: async_sessionmaker[AsyncSession]
+    ) -> None:
         client = sync_redis.Redis.from_url(settings.redis_url)
         client.delete(HEARTBEAT_KEY)
         broker.flush_all()
-        DramatiqJobSender(broker).send(jobs.Job("system.heartbeat", (time.time(),)))
+        await commit_without_relay(committed, time.time())  # only the outbox holds the job
+        async with committed() as session:
+            await age_outbox(session, outbox.RELAY_GRACE)
+            await session.commit()
+        # What the scheduler sends: the worker's periodic relay, through Redis.
+        DramatiqJobSender(broker).send(jobs.Job("system.relay_outbox", (time.time(),)))
         assert queue_depth(broker) == 1
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "workers.main",
-                "--processes",
-                "1",
-                "--threads",
-                "1",
-            ],
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "workers.main",
+            "--processes",
+            "1",
+            "--threads",
+            "1",
             env=dict(os.environ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not client.exists(HEARTBEAT_KEY):
-                time.sleep(0.2)
+            for _ in range(100):  # 20 s
+                if client.exists(HEARTBEAT_KEY):
+                    break
+                await asyncio.sleep(0.2)
             beat = client.hgetall(HEARTBEAT_KEY)
         finally:
             worker.terminate()
-            worker.wait(20)
-        assert beat, "the worker never processed the heartbeat job"
+            await asyncio.wait_for(worker.wait(), 20)
+        assert beat, "the worker never ran the job the outbox held"
         assert float(beat[b"lag"]) >= 0
         assert worker.returncode == 0
+        async with committed() as session:
+            assert await session.scalar(text("SELECT count(*) FROM job_outbox")) == 0

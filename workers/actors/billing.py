@@ -86,6 +86,11 @@ async def sync_invoice(session: AsyncSession, org_id: str, invoice_id: str) -> N
     if gateway is None:
         return
     context = await system_context(session, org_id, stripe_sync.STRIPE_ACTOR)
+    if await stripe_sync.record_remote_invoice(session, context, gateway, invoice_id):
+        # The draft's id must outlive whatever fails next (an item, the finalize): rolled back,
+        # a retry past Stripe's 24 h idempotency window would make and charge a second invoice.
+        await session.commit()
+        context = await system_context(session, org_id, stripe_sync.STRIPE_ACTOR)
     await stripe_sync.sync_invoice(session, context, gateway, invoice_id)
 
 

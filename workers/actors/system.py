@@ -1,4 +1,4 @@
-"""Actors that keep the worker fleet observable."""
+"""Actors that keep the worker fleet observable and repair jobs the outbox still holds."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infra import jobs, outbox
 from infra.redis import create_redis
 from infra.settings import get_settings
 from workers.actor import actor
@@ -27,3 +28,9 @@ async def heartbeat(session: AsyncSession, enqueued_at: float) -> None:
         )
     finally:
         await client.aclose()
+
+
+@actor("system.relay_outbox", max_retries=0, time_limit=60_000)
+async def relay_outbox(session: AsyncSession, enqueued_at: float) -> None:
+    """Send committed jobs that their unit of work's own relay did not (crash, broker error)."""
+    await outbox.relay_pending(session, jobs.installed_sender())

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import metering
+from billing.quotas.redis import RedisQuotaBackend
 from infra import jobs
 from infra.redis import create_redis
 from infra.settings import get_settings
@@ -22,7 +24,15 @@ SWEEP_AFTER = timedelta(minutes=1)
 
 @actor("tenancy.purge_org_telemetry", max_retries=20, time_limit=1_800_000)
 async def purge_org_telemetry(session: AsyncSession, org_id: str, final: bool = False) -> None:
-    """Delete a deleted org's logs, spans and metrics in every tier (retried until all answer)."""
+    """Delete a deleted org's Redis state, then its logs, spans and metrics in every tier
+    (retried until all answer)."""
+    redis = create_redis(get_settings())
+    try:
+        # first, and on both passes: the sweep also catches counters re-created by requests
+        # admitted under a key cached before the invalidation reached every gateway
+        await metering.discard_org(RedisQuotaBackend(redis), org_id)
+    finally:
+        await redis.aclose()
     await purge_tenant(runtime.telemetry_store(), runtime.http_client(), get_settings(), org_id)
     if not final:
         jobs.enqueue_later(session, SWEEP_AFTER, "tenancy.purge_org_telemetry", org_id, final=True)

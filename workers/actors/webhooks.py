@@ -32,7 +32,6 @@ async def deliver(session: AsyncSession, org_id: str, delivery_id: str, attempt:
         context,
         delivery_id,
         attempt,
-        http=runtime.http_client(),
+        client=runtime.outbound_client(),
         box=_secret_box(),
-        public_only=get_settings().env == "prod",
     )

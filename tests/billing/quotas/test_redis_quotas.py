@@ -7,7 +7,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -561,6 +561,21 @@ class TestRefund:
             (Category.SPANS, Outcome.ACCEPTED): 0,
             (Category.SPANS, Outcome.STORE_UNAVAILABLE): 90,
         }
+
+    async def test_refunding_duplicates_files_no_other_outcome(
+        self, quotas: RedisQuotaBackend
+    ) -> None:
+        org = await seeded(quotas, {Category.LOGS: 10})
+        request = admission(org, {Category.LOGS: 60})
+        assert (await quotas.admit(request, {Category.LOGS: policy(1_000)})).accepted
+
+        # 45 of the 60 were already stored by an earlier send: give them back, bill 15.
+        await quotas.refund(replace(request, units={Category.LOGS: 45}), None)
+
+        usage = await quotas.period_usage(org, PERIOD_ID)
+        assert usage is not None
+        assert usage[Category.LOGS] == 10 + 15
+        assert await outcome_totals(quotas, org) == {(Category.LOGS, Outcome.ACCEPTED): 15}
 
     async def test_refunded_tokens_never_exceed_the_burst(self, quotas: RedisQuotaBackend) -> None:
         org = await seeded(quotas)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetry.decode.compression import decompress
+from telemetry.decode.compression import decompress, is_single_gzip
 from telemetry.decode.errors import (
     DecodeError,
     PayloadError,
@@ -235,3 +235,13 @@ class TestDecompressProperties:
         except PayloadError:
             return
         assert len(out) <= 4096
+
+
+class TestIsSingleGzip:
+    @pytest.mark.parametrize("header", ["gzip", "GZIP", "x-gzip", " gzip ", "gzip, identity"])
+    def test_one_gzip_layer_may_be_forwarded_as_is(self, header: str) -> None:
+        assert is_single_gzip(header)
+
+    @pytest.mark.parametrize("header", [None, "", "identity", "deflate", "zstd", "gzip, gzip"])
+    def test_anything_else_is_forwarded_decompressed(self, header: str | None) -> None:
+        assert not is_single_gzip(header)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telemetry.decode.errors import DecodeError, PayloadError
-from telemetry.decode.prom_text import count_prom_text
+from telemetry.decode.prom_text import MAX_LINE_BYTES, count_prom_text, select_samples
 from telemetry.decode.samples import Sample, samples_to_prom_text
 from tests.telemetry.decode.strategies import SAMPLES
 
@@ -103,6 +103,108 @@ class TestCountPromText:
     def test_gzip_body_without_content_encoding_gets_a_hint(self) -> None:
         with pytest.raises(DecodeError, match="Content-Encoding: gzip"):
             count_prom_text(gzip.compress(EXPOSITION))
+
+
+class TestStrictLines:
+    @pytest.mark.parametrize(
+        "line",
+        [
+            b"this is { not prometheus",
+            b'u 1 # {trace_id="abc"} 2',
+            b"bad-name 3",
+            b'm{__name__="other"} 1',
+            b'm{__tenant="x"} 1',
+            b"m .5",
+            b"m 5.",
+            b"m 0x10",
+            b"m nan",
+            b"m 1 1.5",
+            b"m 1 12345678901234567890",
+            b'm{a="\\t"} 1',
+            b'm{a="x} 1',
+            b'm{a="x" b="y"} 1',
+            b"m{a} 1",
+            b"m 1 2 3",
+            b"m 1\r\r",
+        ],
+    )
+    def test_a_line_victoriametrics_would_skip_or_misread_is_refused(self, line: bytes) -> None:
+        with pytest.raises(DecodeError, match=r"^line 2: not a sample line"):
+            count_prom_text(b"ok 1\n" + line + b"\nok 2\n")
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            b'm{a="1",} 1',
+            b'm { a = "1" , b="2" } 1',
+            b"m:sub:name 1",
+            b"m +Inf",
+            b"m -inf",
+            b"m NaN",
+            b"m -1.5e-3 -1",
+            b'm{a="\\\\ \\" \\n"} 1',
+            b"m{} 1",
+            b"  m 1  ",
+            b"m 1\r",
+        ],
+    )
+    def test_lines_both_read_alike_are_accepted(self, line: bytes) -> None:
+        assert count_prom_text(b"ok 1\n" + line + b"\nok 2\n") == 3
+
+    def test_a_line_longer_than_victoriametrics_reads_is_refused(self) -> None:
+        long = b'm{a="' + b"x" * MAX_LINE_BYTES + b'"} 1'
+        with pytest.raises(DecodeError, match=r"^line 2: longer than"):
+            count_prom_text(b"ok 1\n" + long + b"\n")
+        fits = b"m " + b"1" * (MAX_LINE_BYTES - 2)
+        assert count_prom_text(b"ok 1\n" + fits + b"\n") == 2
+
+
+FLOOR, CEILING = 1_800_000_000_000, 1_800_086_400_000
+
+
+class TestSelectSamples:
+    def test_a_body_that_is_all_stored_is_forwarded_as_is(self) -> None:
+        body = f"# TYPE a gauge\na 1 {FLOOR}\nb 2\nc +Inf {CEILING - 1}\n".encode()
+        selected = select_samples(body, FLOOR, CEILING)
+        assert (selected.samples, selected.dropped, selected.body) == (3, 0, body)
+
+    def test_nan_and_samples_outside_the_window_are_left_out_and_reported(self) -> None:
+        body = (
+            f"a NaN\nb 1 {FLOOR - 1}\nc 2 {CEILING}\nd 3 {FLOOR}\r\n"
+            f'e{{x="NaN"}} 4\nf 5 {FLOOR // 1000}\ng 6 -1\n'
+        ).encode()
+        selected = select_samples(body, FLOOR, CEILING)
+        assert selected.samples == 3
+        assert selected.dropped == 4
+        assert selected.body == f'd 3 {FLOOR}\r\ne{{x="NaN"}} 4\nf 5 {FLOOR // 1000}\n'.encode()
+        assert selected.detail is not None
+        assert "1 NaN" in selected.detail
+        assert "3 sample(s) dated outside" in selected.detail
+        assert count_prom_text(selected.body) == selected.samples
+
+    def test_a_timestamp_in_seconds_is_read_as_victoriametrics_reads_it(self) -> None:
+        seconds = FLOOR // 1000 + 1
+        selected = select_samples(f"a 1 {seconds}\n".encode(), FLOOR, CEILING)
+        assert (selected.samples, selected.dropped) == (1, 0)
+
+    def test_nothing_left_forwards_an_empty_body(self) -> None:
+        selected = select_samples(b"a NaN\n", FLOOR, CEILING)
+        assert (selected.samples, selected.dropped, selected.body) == (0, 1, b"")
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(SAMPLES, max_size=20))
+    def test_what_is_kept_is_what_is_counted(self, samples: list[Sample]) -> None:
+        selected = select_samples(samples_to_prom_text(samples), FLOOR, CEILING)
+        kept = [
+            s for s in samples if s.value == s.value and FLOOR <= _millis(s.timestamp_ms) < CEILING
+        ]
+        assert selected.samples == len(kept)
+        assert selected.dropped == len(samples) - len(kept)
+        assert count_prom_text(selected.body) == selected.samples
+
+
+def _millis(stamp: int) -> int:
+    return stamp * 1000 if stamp < 2**31 else stamp
 
 
 # Comment text is any UTF-8 text a line can hold: NUL marks a binary body and is refused.

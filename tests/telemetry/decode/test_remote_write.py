@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import struct
 
 import cramjam
 import pytest
@@ -179,3 +181,32 @@ def _mutate(data: bytearray, position: int, flip: int, *, cut: bool) -> None:
         del data[index:]
     else:
         data[index] ^= flip
+
+
+NOW_MS = 1_800_000_000_000
+WINDOW = (NOW_MS - 7 * 86_400_000, NOW_MS + 86_400_000)
+STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+
+
+def unstored(points: list[tuple[float, int]]) -> int:
+    raw = rw_request(rw_series({"__name__": "m", "i": str(i)}, [p]) for i, p in enumerate(points))
+    return count_remote_write(snappy(raw), max_decompressed=LIMIT, window=WINDOW).unstored
+
+
+class TestUnstoredSamples:
+    def test_samples_inside_the_window_are_all_stored(self) -> None:
+        assert unstored([(1.0, NOW_MS), (0.0, NOW_MS - 1), (math.inf, WINDOW[0])]) == 0
+
+    def test_nan_but_not_the_staleness_marker_is_unstored(self) -> None:
+        assert unstored([(math.nan, NOW_MS), (STALE_NAN, NOW_MS), (1.0, NOW_MS)]) == 1
+
+    def test_samples_dated_outside_the_window_are_unstored(self) -> None:
+        points = [(1.0, WINDOW[0] - 1), (1.0, WINDOW[1]), (1.0, 0), (1.0, NOW_MS)]
+        assert unstored(points) == 3
+
+    def test_infinities_of_both_signs_are_stored(self) -> None:
+        assert unstored([(math.inf, NOW_MS), (-math.inf, NOW_MS)]) == 0
+
+    def test_without_a_window_nothing_is_checked(self) -> None:
+        raw = rw_request([rw_series({"__name__": "m"}, [(math.nan, 0)])])
+        assert count_remote_write(snappy(raw), max_decompressed=LIMIT).unstored == 0

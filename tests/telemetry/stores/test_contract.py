@@ -200,6 +200,16 @@ class TestLogSearch:
         await store.write_logs(scope, batch)
         assert await ids(store, scope) == ["r0001", "r0002"]
 
+    async def test_a_write_returns_only_the_records_it_stored(
+        self, store: TelemetryStore, scope: Scope
+    ) -> None:
+        first, overlapping = [log(1), log(2)], [log(2), log(3), log(3)]
+        assert await store.write_logs(scope, first) == first
+        assert await store.write_logs(scope, first) == []
+        # Stored before, then new once: a repeat inside the batch is not new either.
+        assert await store.write_logs(scope, overlapping) == [log(3)]
+        assert await ids(store, scope) == ["r0001", "r0002", "r0003"]
+
     async def test_stats_count_per_bucket_level_and_service(
         self, store: TelemetryStore, scope: Scope
     ) -> None:
@@ -283,6 +293,18 @@ class TestTraces:
                      duration_ms=5),
             ],
         )  # fmt: skip
+
+    async def test_a_write_returns_only_the_spans_it_stored(
+        self, store: TelemetryStore, scope: Scope
+    ) -> None:
+        t1, t2 = "a1" * 16, "b2" * 16
+        first = [span(t1, "s1"), span(t1, "s2", parent="s1")]
+        again = [*first, span(t1, "s3", parent="s2"), span(t2, "s1"), span(t2, "s1")]
+        assert await store.write_spans(scope, first) == first
+        assert await store.write_spans(scope, first) == []
+        assert await store.write_spans(scope, again) == again[2:4]
+        assert [s.span_id for s in await store.get_trace(scope, t1)] == ["s1", "s2", "s3"]
+        assert len(await store.get_trace(scope, t2)) == 1
 
     async def test_get_trace_returns_its_spans_by_start(
         self, store: TelemetryStore, scope: Scope

@@ -6,11 +6,14 @@ run inline, as a worker would, against the real log/trace store and VictoriaMetr
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
+from billing.quotas.base import Category, Outcome
+from billing.quotas.redis import RedisQuotaBackend, bucket_key
 from infra.local.victoriametrics import VmInstance
 from infra.settings import Settings, Tier
 from telemetry.retention import PartialFailureError
@@ -172,3 +175,25 @@ class TestPurgeFailure:
     )
     def test_a_failed_purge_is_retried(self, name: str) -> None:
         assert broker.get_actor(name).options["max_retries"] >= 10
+
+
+class TestPurgeForgetsTheOrgInRedis:
+    async def test_its_counters_buckets_and_outcome_hours_go_and_no_one_else_s(
+        self,
+        worker_runtime: TelemetryStore,
+        redis_client: aioredis.Redis,
+        vm_stores: list[VmInstance],
+    ) -> None:
+        quotas, now = RedisQuotaBackend(redis_client), datetime.now(UTC)
+        for org in ("org_purged", "org_kept"):
+            await quotas.seed_period(org, "p1", {Category.METRICS: 5}, period_end=now)
+            await quotas.record_outcome(
+                org, "prj_a", "key_a", Category.METRICS, Outcome.INVALID, 3, now
+            )
+            await redis_client.hset(
+                bucket_key(org, "prj_a", Category.METRICS, "key_a"), mapping={"tokens": 1}
+            )
+        await run_inline("tenancy.purge_org_telemetry", "org_purged", final=True)
+        assert [k async for k in redis_client.scan_iter(match="tg:{org_purged}:*")] == []
+        assert len([k async for k in redis_client.scan_iter(match="tg:{org_kept}:*")]) == 4
+        assert await quotas.pending_orgs() == ["org_kept"]

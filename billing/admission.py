@@ -9,19 +9,22 @@ spend cap is a few seconds stale.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeGuard
 
 import redis.asyncio as aioredis
+from cachetools import TTLCache
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import metering, subscriptions
 from billing.entitlements import Entitlements
-from billing.errors import OrgSuspendedError
+from billing.errors import OrgSuspendedError, QuotaUnavailableError
 from billing.plans import Period
 from billing.quotas.base import (
     MAX_UNITS,
@@ -41,6 +44,7 @@ from tenancy.context import Actor
 CHANNEL = "tg:entitlements:invalidate"
 ACTOR = Actor("system", "gateway")
 SUSPENDED = "suspended"
+RETRY_AFTER_SECONDS = "2"
 
 
 @dataclass
@@ -91,6 +95,18 @@ class Admitted:
     entitlements: Entitlements
 
 
+@contextlib.contextmanager
+def _quota_store() -> Iterator[None]:
+    """Turn a Redis that does not answer into a 503 to retry (nothing was admitted)."""
+    try:
+        yield
+    except RedisError as exc:
+        raise QuotaUnavailableError(
+            "Limits cannot be checked right now; retry shortly",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from exc
+
+
 class AdmissionService:
     """Checks and counts every ingest request against the org's limits."""
 
@@ -105,7 +121,8 @@ class AdmissionService:
         self._backend = backend
         self._redis = redis
         self._ttl = ttl_seconds
-        self._entries: dict[str, _Entry] = {}
+        # Bounded: entries also carry their own expiry (and end with their period).
+        self._entries: TTLCache[str, _Entry] = TTLCache(maxsize=100_000, ttl=ttl_seconds)
 
     async def _load(self, org_id: str, at: datetime) -> _Entry:
         entry = self._entries.get(org_id)
@@ -137,28 +154,29 @@ class AdmissionService:
         units: Mapping[Category, int],
         at: datetime,
     ) -> Admitted:
-        """Admit or refuse the whole request (402 when the org is suspended)."""
-        entry = await self._load(org_id, at)
-        ent = entry.entitlements
-        if ent.status == SUSPENDED:
-            raise OrgSuspendedError(
-                "Ingestion is suspended until the open invoice is paid", org_id=org_id
+        """Admit or refuse the whole request (402 when the org is suspended, 503 without Redis)."""
+        with _quota_store():
+            entry = await self._load(org_id, at)
+            ent = entry.entitlements
+            if ent.status == SUSPENDED:
+                raise OrgSuspendedError(
+                    "Ingestion is suspended until the open invoice is paid", org_id=org_id
+                )
+            policies = entry.policies.get(key_id)
+            if policies is None:
+                policies = ent.policies(entry.used, key_rate_limits(key_limits))
+                entry.policies[key_id] = policies
+            admission = Admission(
+                org_id=org_id,
+                project_id=project_id,
+                key_id=key_id,
+                period_id=entry.period.id,
+                period_end=entry.period.end,
+                units=units,
+                at=at,
             )
-        policies = entry.policies.get(key_id)
-        if policies is None:
-            policies = ent.policies(entry.used, key_rate_limits(key_limits))
-            entry.policies[key_id] = policies
-        admission = Admission(
-            org_id=org_id,
-            project_id=project_id,
-            key_id=key_id,
-            period_id=entry.period.id,
-            period_end=entry.period.end,
-            units=units,
-            at=at,
-        )
-        decision = await admit_with_seed(self._backend, admission, policies, self._load_used)
-        return Admitted(decision, admission, ent)
+            decision = await admit_with_seed(self._backend, admission, policies, self._load_used)
+            return Admitted(decision, admission, ent)
 
     async def refund(
         self, admission: Admission, refile: Outcome | None = Outcome.STORE_UNAVAILABLE
@@ -184,7 +202,8 @@ class AdmissionService:
 
     async def entitlements(self, org_id: str, at: datetime) -> Entitlements:
         """An org's entitlements, from the cache when fresh (loaded and cached otherwise)."""
-        return (await self._load(org_id, at)).entitlements
+        with _quota_store():
+            return (await self._load(org_id, at)).entitlements
 
     def cached(self, org_id: str) -> Entitlements | None:
         """An org's entitlements if this process holds a fresh copy."""

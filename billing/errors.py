@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.errors import AppError, ValidationError
+from infra.errors import AppError, UnavailableError, ValidationError
 
 
 class UnknownPlanError(ValidationError):
@@ -10,6 +10,13 @@ class UnknownPlanError(ValidationError):
 
     code = "unknown_plan"
     title = "Unknown plan"
+
+
+class QuotaUnavailableError(UnavailableError):
+    """The quota store (Redis) did not answer: nothing was admitted, the client should retry."""
+
+    code = "quota_unavailable"
+    title = "Quota store unavailable"
 
 
 class OrgSuspendedError(AppError):

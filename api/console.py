@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
@@ -57,14 +57,12 @@ def console_handlers(settings: Settings) -> list[ControllerRouterHandler]:
             return Response(
                 NOT_BUILT.encode(),
                 status_code=404,
-                media_type="text/html; charset=utf-8",
+                media_type=MediaType.HTML,
                 headers={"cache-control": "no-store"},
             )
         # Read per request: a rebuild (new hashed names) is served without a restart, and the
         # file is a few hundred bytes.
-        return Response(
-            index.read_bytes(), media_type="text/html; charset=utf-8", headers=PAGE_HEADERS
-        )
+        return Response(index.read_bytes(), media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
     @get("/", include_in_schema=False, sync_to_thread=False)
     def home(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -54,7 +54,7 @@ class TestBuiltConsole:
         response = await console.get("/", headers=BROWSER)
         assert response.status_code == 200
         assert response.content == INDEX
-        assert response.headers["content-type"].startswith("text/html")
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
         assert response.headers["cache-control"] == "no-cache"
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -67,7 +67,7 @@ lint: install
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports
 
 bench: install
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@for b in bench/*.py; do echo "== $$b"; PYTHONPATH=$(CURDIR) $(BIN)/python $$b; done
 
 clean:
 	rm -rf $(VENV) .cache console/node_modules console/dist

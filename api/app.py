@@ -17,6 +17,7 @@ from api.auth import provide_principal
 from api.console import console_handlers
 from api.deps import close_abandoned_sessions, provide_db_session, provide_resources
 from api.errors import EXCEPTION_HANDLERS
+from api.gateway.alerts import prometheus_alerts, prometheus_rules
 from api.gateway.ingest import MetricsIngestController
 from api.gateway.ingest_documents import LogsIngestController
 from api.gateway.logs import LogsController
@@ -26,23 +27,30 @@ from api.middleware import RequestIdMiddleware, before_send, client_address_midd
 from api.observability import MetricsController, prometheus_config
 from api.params import NulFreeUrlMiddleware
 from api.resources import Resources
-from api.routes.admin import AdminController, HubKeyController
+from api.routes.admin import AdminController, HubKeyController, HubPriceController
+from api.routes.alerting import AlertRuleController, IncidentController
+from api.routes.alertmanager import AlertmanagerReceiverController
 from api.routes.auth import AuthController
 from api.routes.billing import PlanController, SubscriptionController
+from api.routes.dashboard_share import SharedDashboardController
+from api.routes.dashboards import DashboardController, DashboardTemplateController
 from api.routes.export import ExportController
 from api.routes.health import HealthController
 from api.routes.hub import HubController
+from api.routes.hub_subscriptions import HubSubscriptionController
 from api.routes.invoices import (
     AdminInvoiceController,
     BillingController,
     InvoiceController,
     StripeWebhookController,
 )
+from api.routes.notifications import EscalationPolicyController, NotificationChannelController
 from api.routes.orgs import InviteController, OrgController
 from api.routes.projects import OrgProjectsController, ProjectController
+from api.routes.silences import IncidentDeliveryController, SilenceController
 from api.routes.sso import SsoConfigController, SsoLoginController
 from api.routes.webhooks import WebhookController
-from infra import jobs
+from infra import hub, jobs
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 
@@ -80,6 +88,11 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             asyncio.create_task(opened.admission.listen(), name="entitlement-invalidation"),
             asyncio.create_task(_flush_key_usage(opened), name="key-usage"),
         ]
+        # Registration with the hub runs in the background: start-up never waits for the hub.
+        hub_client = hub.HubClient.of(opened.settings, opened.http)
+        if hub_client is not None:
+            registering = hub.register_until_done(hub_client, opened.settings, opened.redis)
+            background.append(asyncio.create_task(registering, name="hub-registration"))
         try:
             yield
         finally:
@@ -88,6 +101,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             # redis-py can swallow a cancellation while connecting; never let that block shutdown.
             await asyncio.wait(background, timeout=2.0)
             await opened.key_lookup.flush_usage()
+            if hub_client is not None:
+                await hub.deregister_quietly(hub_client)
             await opened.close()
 
     return Litestar(
@@ -100,14 +115,26 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             InviteController,
             OrgProjectsController,
             ProjectController,
+            DashboardController,
+            DashboardTemplateController,
+            SharedDashboardController,
             SsoConfigController,
             SsoLoginController,
             WebhookController,
+            AlertRuleController,
+            IncidentController,
+            AlertmanagerReceiverController,
+            NotificationChannelController,
+            EscalationPolicyController,
+            SilenceController,
+            IncidentDeliveryController,
             PlanController,
             SubscriptionController,
             AdminController,
             HubKeyController,
+            HubPriceController,
             HubController,
+            HubSubscriptionController,
             InvoiceController,
             BillingController,
             StripeWebhookController,
@@ -118,6 +145,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             TracesController,
             prometheus_read,
             prometheus_label_values,
+            prometheus_rules,
+            prometheus_alerts,
             *console_handlers(settings),
         ],
         dependencies={

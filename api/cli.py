@@ -25,16 +25,20 @@ def _cmd_migrate(_: argparse.Namespace) -> int:
 
 def _cmd_stores(args: argparse.Namespace) -> int:
     from infra.local import victoriametrics as vm
+    from infra.local import vmalert
 
     settings = get_settings()
     if args.action == "start":
         for instance in vm.start_all(settings):
             print(f"tollgate: victoriametrics {instance.tier.value} on {instance.url}")
+        for alerter in vmalert.start_all(settings):
+            print(f"tollgate: vmalert {alerter.tier.value}/{alerter.shard} on {alerter.url}")
     elif args.action == "stop":
+        vmalert.stop_all(settings)
         vm.stop_all(settings)
         print("tollgate: local stores stopped")
     else:
-        print(json.dumps(vm.status(settings), indent=2))
+        print(json.dumps({**vm.status(settings), **vmalert.status(settings)}, indent=2))
     return 0
 
 
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="run the API server only").set_defaults(func=_cmd_api)
     sub.add_parser("worker", help="run a Dramatiq worker").set_defaults(func=_cmd_worker)
     sub.add_parser("scheduler", help="run the periodic scheduler").set_defaults(func=_cmd_scheduler)
-    stores = sub.add_parser("stores", help="local VictoriaMetrics tiers")
+    stores = sub.add_parser("stores", help="local VictoriaMetrics tiers and vmalert shards")
     stores.add_argument("action", choices=["start", "stop", "status"])
     stores.set_defaults(func=_cmd_stores)
     return parser

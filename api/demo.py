@@ -56,6 +56,9 @@ async def _demo(settings: Settings) -> list[str]:
     url = settings.base_url
     lines = [
         "",
+        f"Console: {url}/  (log in as {DEMO_EMAIL}; its project: "
+        f"{url}/orgs/{org.slug}/projects/{project.id})",
+        "",
         f"Demo org: {org.name} (slug {org.slug}, id {org.id})",
         f"  user {DEMO_EMAIL}" + (f"  password {password}" if password else " (existing)"),
         f"  session token: {issued.token}",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import dunning, metering
+from billing import dunning, metering, sibling
 from billing.errors import InvoiceStateError
 from billing.events import invoice_event
 from billing.models import Invoice, InvoiceLine, PlanChange, Subscription
@@ -65,16 +65,21 @@ async def rate_period(
     backend: QuotaBackend,
     subscription: Subscription,
     period: Period,
+    pending: PlanChange | None = None,
 ) -> RatedPeriod:
     """Rate a period: the plan in effect at its start, upgrades inside it, and overage at the
-    plan it ends on (with the operator's included-unit overrides)."""
+    plan it ends on (with the operator's included-unit overrides). `pending` is an upgrade not
+    stored, rated as if it had just been made (the preview of a plan change)."""
     repo = SubscriptionRepository(session, context)
     plans = PlanRepository(session)
     later: Sequence[PlanChange] = await repo.changes(period.start, FAR_FUTURE)
-    base_id = plan_id_at(later, subscription.plan_id, period.start)
+    plan_now = subscription.plan_id
+    if pending is not None:
+        later, plan_now = [*later, pending], pending.to_plan_id
+    base_id = plan_id_at(later, plan_now, period.start)
     # the plan in effect at the period's last instant: the one the first change at or after its
     # end moved away from (an upgrade after a lagging close, a downgrade applied at the end)
-    end_id = next((c.from_plan_id for c in later if c.at >= period.end), subscription.plan_id)
+    end_id = next((c.from_plan_id for c in later if c.at >= period.end), plan_now)
     upgrades = []
     for change in later:
         if change.kind == UPGRADE and period.start < change.at < period.end:
@@ -99,6 +104,7 @@ async def rate_period(
         included=included,
         used=used,
         upgrades=upgrades,
+        extra=await sibling.lines(session, context, period, plan),
     )
     return RatedPeriod(rating, end_id, plan)
 

@@ -206,3 +206,35 @@ class StripeEvent(Base):
     received_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     result: Mapped[str | None] = mapped_column(String(200))
+
+
+class HubProductPrice(Base):
+    """The operator's price of one metric of a hub product (global): a Decimal per unit, and the
+    units each plan includes per period (`{"pro": 1000}`; a plan not named includes none)."""
+
+    __tablename__ = "hub_product_prices"
+
+    product: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(30, 12))
+    included: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class HubUsageEvent(TenantOwned, Base):
+    """One usage event a sibling product reported for an org; unique per (product, event_id)."""
+
+    __tablename__ = "hub_usage_events"
+    __table_args__ = (
+        UniqueConstraint("product", "event_id", name="uq_hub_usage_events_product_event"),
+        Index("ix_hub_usage_events_org_at", "org_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    product: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(30, 10))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    received_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -115,3 +115,28 @@ def period_at(anchor: datetime, at: datetime) -> Period:
     while add_months(anchor, months + 1) <= at:
         months += 1
     return Period(add_months(anchor, months), add_months(anchor, months + 1), months)
+
+
+@dataclass(frozen=True)
+class PlanFeatures:
+    """Per-org limits and flags of a plan beyond its units (§12, §13); a limit of None is
+    unlimited. Alert rules come from the plan version's `alerts` column (the catalogue)."""
+
+    alert_rules: int | None
+    slos: int | None
+    sso: bool
+
+
+# SLO limits are not a column of the plans table: they are part of the catalogue here (§13).
+SLO_LIMITS: Mapping[PlanCode, int | None] = MappingProxyType(
+    {PlanCode.FREE: 5, PlanCode.PRO: 50, PlanCode.SCALE: None}
+)
+# Per-org OIDC SSO is offered on every plan today.
+SSO_PLANS: frozenset[PlanCode] = frozenset(PlanCode)
+
+
+def plan_features(plan: Plan) -> PlanFeatures:
+    """The limits and flags a plan version grants (operator overrides are applied on top)."""
+    return PlanFeatures(
+        alert_rules=plan.alerts, slos=SLO_LIMITS[plan.code], sso=plan.code in SSO_PLANS
+    )

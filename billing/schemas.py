@@ -61,8 +61,12 @@ class RateLimitBody(msgspec.Struct, forbid_unknown_fields=True):
     burst: Annotated[int, msgspec.Meta(ge=1)]
 
 
+# `alerts` overrides the plan's alert-rule limit (rules per org), not a metered unit.
+IncludedName = Literal["metrics", "logs", "traces", "spans", "alerts"]
+
+
 class OverridesBody(msgspec.Struct, forbid_unknown_fields=True):
-    included: dict[CategoryName, Annotated[int, msgspec.Meta(ge=0)]] = {}
+    included: dict[IncludedName, Annotated[int, msgspec.Meta(ge=0)]] = {}
     rate_limits: dict[CategoryName, RateLimitBody] = {}
 
 
@@ -70,6 +74,8 @@ class UsageOut(msgspec.Struct):
     items: list[dict[str, object]]
     granularity: str
     next_cursor: str | None = None
+    sibling: list[dict[str, object]] = []
+    """Units hub products reported: {start, product, metric, quantity (a decimal string)}."""
 
 
 LineKindName = Literal["base", "overage", "proration", "sibling"]
@@ -84,6 +90,10 @@ class InvoiceLineOut(msgspec.Struct):
     unit_price: str
     amount: str
     details: dict[str, str]
+    product: str | None = None
+    """Sibling lines: the hub product they bill."""
+    metric: str | None = None
+    """Sibling lines: the product's metric."""
 
 
 class InvoiceOut(msgspec.Struct):
@@ -98,6 +108,16 @@ class InvoiceOut(msgspec.Struct):
     total: str
     issued_at: datetime | None = None
     paid_at: datetime | None = None
+
+
+class PlanChangePreviewOut(msgspec.Struct):
+    plan: str
+    change: str  # upgrade, downgrade or none
+    effective_at: datetime
+    payment_method_required: bool
+    added: str
+    upcoming_before: InvoiceOut
+    upcoming_after: InvoiceOut
 
 
 class CheckoutIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -120,6 +140,22 @@ class HubQuotaOut(msgspec.Struct):
     remaining: int
 
 
+class HubProductFeaturesOut(msgspec.Struct):
+    enabled: bool
+    metrics: dict[str, dict[str, int]]
+    """Each priced metric of the product and the units the org's plan includes per period."""
+
+
+class HubFeaturesOut(msgspec.Struct):
+    """Limits (None: unlimited) and flags of the org's plan, overrides applied."""
+
+    alert_rules: int | None
+    slos: int | None
+    retention_days: int
+    sso: bool
+    products: dict[str, HubProductFeaturesOut]
+
+
 class EntitlementsOut(msgspec.Struct):
     """What a sibling product may know of an org's plan (hub API)."""
 
@@ -129,3 +165,4 @@ class EntitlementsOut(msgspec.Struct):
     period_end: datetime
     quotas: dict[str, HubQuotaOut]
     retention_days: int
+    features: HubFeaturesOut | None = None

@@ -212,6 +212,9 @@ async def _reconcile_items(
                 "category": line.category or "",
                 "quantity": f"{line.quantity.normalize():f}",
                 "unit_price": f"{line.unit_price.normalize():f}",
+                # sibling lines say which product and metric they bill (empty for the others)
+                "product": line.details.get("product", ""),
+                "metric": line.details.get("metric", ""),
             },
         )
     mirror = sorted((i.line_id or "", i.amount) for i in await gateway.invoice_items(stripe_id))

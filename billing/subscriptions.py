@@ -32,6 +32,8 @@ from tenancy.orgs import get_org
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 MOVE_TIER_ACTOR = "telemetry.move_tier"
+ALERT_LIMIT_ACTOR = "alerting.enforce_rule_limit"
+ALERT_RULES_OVERRIDE = "alerts"  # the `included` override key of the alert-rule limit
 
 
 async def current_subscription(
@@ -70,9 +72,12 @@ def queue_tier_move(
     session: AsyncSession, context: TenantContext, before: Plan, after: Plan
 ) -> None:
     """When a plan change moves the org to another storage tier, queue the move of its
-    telemetry there (it leaves after the commit)."""
+    telemetry there (it leaves after the commit); when it changes the alert-rule limit, queue
+    the disabling (or re-enabling) of rules beyond it."""
     if before.tier is not after.tier:
         jobs.enqueue(session, MOVE_TIER_ACTOR, context.org_id, before.tier.value, after.tier.value)
+    if before.alerts != after.alerts or before.tier is not after.tier:
+        jobs.enqueue(session, ALERT_LIMIT_ACTOR, context.org_id)
 
 
 async def entitlements(session: AsyncSession, context: TenantContext) -> Entitlements:
@@ -83,7 +88,11 @@ async def entitlements(session: AsyncSession, context: TenantContext) -> Entitle
     included: dict[Category, int] = {}
     rates: dict[Category, RateLimit] = {}
     if overrides is not None:
-        included = {Category(k): int(v) for k, v in overrides.included.items()}
+        included = {
+            Category(k): int(v)
+            for k, v in overrides.included.items()
+            if k in Category.__members__.values()  # "alerts" is a rule limit, not a unit
+        }
         rates = {
             Category(k): RateLimit(rate=float(v["rate"]), burst=int(v["burst"]))
             for k, v in overrides.rate_limits.items()
@@ -123,6 +132,28 @@ def _event(subscription: Subscription, current: Plan, target: tuple[str, Plan]) 
     )
 
 
+async def target_plan(session: AsyncSession, plan_code: str) -> tuple[str, Plan]:
+    """The current version of the plan a change asks for; 422 naming `plan` otherwise."""
+    try:
+        code = PlanCode(plan_code)
+    except ValueError:
+        raise UnknownPlanError(f"plan: one of {', '.join(PlanCode)}", field="plan") from None
+    found = await PlanRepository(session).current_by_code(code)
+    if found is None:
+        raise UnknownPlanError(f"plan {plan_code} is not offered", field="plan")
+    return found
+
+
+def change_kind(current_id: str, current: Plan, target_id: str, target: Plan) -> str | None:
+    """What moving from `current` to `target` is: None (the same plan version), an upgrade
+    (a pricier plan, or a new version of the same plan: at once) or a downgrade (period end)."""
+    if target_id == current_id:
+        return None
+    if target.code == current.code or target.price > current.price:
+        return UPGRADE
+    return DOWNGRADE
+
+
 async def change_subscription(
     session: AsyncSession,
     context: TenantContext,
@@ -140,15 +171,9 @@ async def change_subscription(
     collects payments), a paid plan needs a payment method on file.
     """
     now = now or datetime.now(UTC)
-    try:
-        code = PlanCode(plan_code)
-    except ValueError:
-        raise UnknownPlanError(f"plan: one of {', '.join(PlanCode)}", field="plan") from None
+    found = await target_plan(session, plan_code)
     cap = _spend_cap(spend_cap)
     plans = PlanRepository(session)
-    found = await plans.current_by_code(code)
-    if found is None:
-        raise UnknownPlanError(f"plan {plan_code} is not offered", field="plan")
     target_id, target = found
     await current_subscription(session, context, now)
     repo = SubscriptionRepository(session, context)
@@ -160,9 +185,10 @@ async def change_subscription(
         "scheduled_plan_id": subscription.scheduled_plan_id,
         "spend_cap": str(subscription.spend_cap),
     }
-    if target_id == subscription.plan_id:
+    kind = change_kind(subscription.plan_id, current, target_id, target)
+    if kind is None:
         subscription.scheduled_plan_id = None
-    elif target.code == current.code or target.price > current.price:
+    elif kind == UPGRADE:
         if payment_method_required and target.price > 0:
             account = await BillingAccountRepository(session, context).get()
             if account is None or account.payment_method_id is None:
@@ -244,6 +270,8 @@ def plan_id_at(changes: Sequence[PlanChange], current_plan_id: str, at: datetime
 
 def _check_overrides(included: dict[str, Any], rate_limits: dict[str, Any]) -> None:
     for name, value in included.items():
+        if name == ALERT_RULES_OVERRIDE and isinstance(value, int) and value >= 0:
+            continue  # alert rules per org, not a unit
         if name not in Category.__members__.values() or not isinstance(value, int) or value < 0:
             raise ValidationError(f"included.{name}: a category and a whole number of units")
     for name, value in rate_limits.items():
@@ -279,6 +307,7 @@ async def set_overrides(
     }
     overrides.updated_at = datetime.now(UTC)
     await repo.save_overrides(overrides)
+    jobs.enqueue(session, ALERT_LIMIT_ACTOR, context.org_id)
     if on_change is not None:
         jobs.after_commit(session, on_change)
     await audit.record(

@@ -74,6 +74,19 @@ class Settings(BaseSettings):
     # smtp://[user:password@]host[:port] or smtps://…; empty = print mails to stderr (not in prod).
     smtp_url: SecretStr = Field(SecretStr(""), alias="SMTP_URL")
     mail_from: str = Field("Tollgate <no-reply@tollgate.localhost>", alias="MAIL_FROM")
+    # Alert notification providers (channels carry their own keys; these are the base URLs).
+    pagerduty_events_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue", alias="PAGERDUTY_EVENTS_URL"
+    )
+    sms_api_url: str = Field("", alias="SMS_API_URL")  # empty: sms channels cannot be created
+    # vmalert: processes per storage tier (projects hashed stably across them), the first
+    # local port (tier-major, then shard), and the secret its notifier sends to our receiver
+    # (empty: a fixed development value outside prod; prod refuses every notification).
+    vmalert_shards: int = Field(1, alias="VMALERT_SHARDS", ge=1, le=64)
+    vmalert_base_port: int = Field(8880, alias="VMALERT_BASE_PORT", ge=1, le=65000)
+    vmalert_notifier_secret: SecretStr = Field(SecretStr(""), alias="VMALERT_NOTIFIER_SECRET")
+    # Where vmalert sends alerts: this API's base URL unless set (e.g. behind a load balancer).
+    vmalert_notifier_url: str = Field("", alias="VMALERT_NOTIFIER_URL")
     # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed; empty = none.
     trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
 

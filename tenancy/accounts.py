@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.errors import ValidationError
 from infra.ids import new_id, random_base62
-from tenancy import audit, keys, verification
+from tenancy import audit, keys, verification, webhooks
 from tenancy.authz import UserPrincipal, new_org_context
 from tenancy.errors import (
     EmailTakenError,
@@ -104,6 +104,7 @@ async def create_org_for(
     project = Project(id=new_id("prj"), name=DEFAULT_PROJECT_NAME)
     await ProjectRepository(session, context).add(project)
     await audit.record(session, context, "org.created", "org", org.id, name=name, slug=org.slug)
+    await webhooks.emit(session, context, "org.created", webhooks.org_created(org))
     await audit.record(session, context, "member.added", "user", user.id, role=Role.OWNER)
     await audit.record(
         session, context, "project.created", "project", project.id, name=project.name

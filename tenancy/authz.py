@@ -295,6 +295,16 @@ async def system_context(session: AsyncSession, org_id: str, actor: Actor) -> Te
     return context
 
 
+async def share_link_context(
+    session: AsyncSession, org_id: str, share_id: str, ip: str | None
+) -> TenantContext:
+    """The context of someone holding a dashboard share link: the link's org with no role and no
+    scope, so it passes no permission check; only the share routes accept it."""
+    context = _context(org_id, Actor("share_link", share_id, ip), None, frozenset())
+    await bind_tenant(session, context)
+    return context
+
+
 async def authenticate_hub(
     session: AsyncSession, token: str | None, key_lookup: KeyLookup
 ) -> HubPrincipal:

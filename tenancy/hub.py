@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infra import jobs
 from infra.errors import NotFoundError
 from infra.ids import looks_like_id, new_id
-from tenancy import audit, invites, keys, projects
+from tenancy import audit, invites, keys, projects, webhooks
 from tenancy.accounts import DEFAULT_PROJECT_NAME, slugify, unique_slug
 from tenancy.authz import HubPrincipal, hub_org_context, new_hub_org_context
 from tenancy.hub_repository import GlobalHubKeyRepository, GlobalHubOrgRepository
@@ -141,6 +141,8 @@ async def provision(
         external_id=external_id,
         project_id=project.id,
     )
+    # after the mapping, so the product's own subscriptions hear of the org it just made
+    await webhooks.emit(session, context, "org.created", webhooks.org_created(org))
     invite = (
         await invites.create_invite(session, context, email, Role.OWNER, INVITE_LIFETIME)
         if email

@@ -317,3 +317,45 @@ class HubOrg(Base):
     )
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class HubSubscription(Base):
+    """A hub product's subscription of a URL to events of the orgs it provisioned (global)."""
+
+    __tablename__ = "hub_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class HubDelivery(Base):
+    """One event of one org for one hub subscription, and how its attempts went (global: the
+    product reads the log of every org it provisioned)."""
+
+    __tablename__ = "hub_deliveries"
+    __table_args__ = (
+        Index("ix_hub_deliveries_subscription_id_id", "subscription_id", "id"),
+        UniqueConstraint("subscription_id", "event_id", name="uq_hub_deliveries_event"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("hub_subscriptions.id", ondelete="CASCADE")
+    )
+    org_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -59,6 +59,11 @@ class Permission(enum.StrEnum):
     USAGE_READ = "usage.read"
     BILLING_READ = "billing.read"
     BILLING_WRITE = "billing.write"
+    ALERTS_READ = "alerts.read"
+    ALERTS_MANAGE = "alerts.manage"
+    ALERT_RULES_MANAGE = "alert_rules.manage"
+    DASHBOARDS_READ = "dashboards.read"
+    DASHBOARDS_WRITE = "dashboards.write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,23 @@ PERMISSIONS: Mapping[Permission, Rule] = {
     Permission.BILLING_READ: _rule({_O, _A, _B}, {_BR, _BW}, "read invoices"),
     Permission.BILLING_WRITE: _rule(
         {_O, _B}, {_BW}, "change the plan, checkout, portal, scheduled changes"
+    ),
+    Permission.DASHBOARDS_READ: _rule(_ALL, {_PRJ, _ORG}, "read dashboards and their data"),
+    Permission.DASHBOARDS_WRITE: _rule(
+        {_O, _A, _M}, {_PRJ, _ORG}, "create, edit, import, share and delete dashboards"
+    ),
+    Permission.ALERTS_READ: _rule(
+        {_O, _A, _M, _V},
+        {_PRJ, _ORG},
+        "read alert rules, incidents, channels, escalation policies, silences, deliveries",
+    ),
+    Permission.ALERTS_MANAGE: _rule(
+        {_O, _A, _M}, {_PRJ, _ORG}, "manage notification channels, escalation policies, silences"
+    ),
+    Permission.ALERT_RULES_MANAGE: _rule(
+        {_O, _A, _M},
+        {_PRJ, _ORG},
+        "create, change, delete alert rules; acknowledge, resolve incidents",
     ),
 }
 

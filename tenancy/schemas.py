@@ -49,6 +49,8 @@ class UserOut(msgspec.Struct):
     id: str
     email: str
     name: str | None = None
+    # set by /v1/me (the console's "verify your address" banner); other answers omit it
+    email_verified_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class OrgOut(msgspec.Struct):
@@ -343,3 +345,20 @@ class HubProvisionOut(msgspec.Struct, omit_defaults=True):
     project: HubProjectRef
     key: str | None = None
     invite: InviteOut | None = None
+
+
+class HubSubscriptionOut(msgspec.Struct, kw_only=True):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: datetime | None = None
+
+
+class HubSubscriptionCreated(HubSubscriptionOut, kw_only=True):
+    """The subscription with its signing secret, shown in the creation response only."""
+
+    secret: str
+
+
+class HubDeliveryOut(WebhookDeliveryOut, kw_only=True):
+    org_id: str

@@ -1,7 +1,9 @@
-"""Org webhooks: endpoints, events and their signed, retried delivery (Standard Webhooks).
+"""Org webhooks and hub subscriptions: events and their signed, retried delivery (Standard
+Webhooks).
 
-`emit` stores one delivery row per subscribed endpoint in the caller's transaction and queues
-a job per row that leaves only after commit, so a rolled-back change sends nothing. Each job
+`emit` stores one delivery row per subscribed org endpoint, and one per subscription of the hub
+product that provisioned the org, in the caller's transaction, and queues a job per row that
+leaves only after commit, so a rolled-back change sends nothing. Each job
 carries the attempt it is meant to make: a duplicate or stale message finds the count moved on
 and does nothing, so a job can run twice without a second POST of the same attempt.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +29,8 @@ from infra.ids import looks_like_id, new_id
 from infra.outbound import OutboundClient
 from tenancy import audit
 from tenancy.context import Actor, TenantContext
-from tenancy.models import WebhookDelivery, WebhookEndpoint
+from tenancy.hub_repository import GlobalHubSubscriptionRepository
+from tenancy.models import HubDelivery, Org, WebhookDelivery, WebhookEndpoint
 from tenancy.webhook_repository import ALL_EVENTS, WebhookRepository
 
 EVENT_TYPES = (
@@ -40,6 +43,7 @@ EVENT_TYPES = (
     "key.revoked",
 )
 DELIVER_ACTOR = "webhooks.deliver"
+HUB_DELIVER_ACTOR = "hub.deliver"
 WEBHOOK_ACTOR = Actor("system", "webhooks")
 MAX_ATTEMPTS = 7
 FIRST_RETRY = timedelta(seconds=10)
@@ -56,12 +60,18 @@ class NewWebhook:
     secret: str
 
 
+def org_created(org: Org) -> dict[str, Any]:
+    """The data of an `org.created` event."""
+    return {"org_id": org.id, "slug": org.slug, "name": org.name}
+
+
 def retry_delay(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed attempt."""
     return timedelta(seconds=FIRST_RETRY.total_seconds() * BACKOFF_FACTOR ** (attempts - 1))
 
 
-def _check_url(url: str, allow_http: bool) -> str:
+def check_url(url: str, allow_http: bool) -> str:
+    """The URL trimmed; 422 naming `url` unless absolute https (http too when allowed)."""
     parts = urlsplit(url.strip())
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes or not parts.hostname:
@@ -71,7 +81,8 @@ def _check_url(url: str, allow_http: bool) -> str:
     return url.strip()
 
 
-def _check_event_types(requested: Sequence[str]) -> list[str]:
+def check_event_types(requested: Sequence[str]) -> list[str]:
+    """The event types sorted (or just `*`); 422 naming `event_types` for an unknown one."""
     wrong = sorted(set(requested) - {*EVENT_TYPES, ALL_EVENTS})
     if wrong:
         raise ValidationError(
@@ -104,8 +115,8 @@ async def create_endpoint(
     secret = outbound.generate_secret()
     endpoint = WebhookEndpoint(
         id=new_id("whk"),
-        url=_check_url(url, allow_http),
-        event_types=_check_event_types(event_types),
+        url=check_url(url, allow_http),
+        event_types=check_event_types(event_types),
         secret_encrypted=box.encrypt(secret),
         disabled=False,
         created_by=context.actor.id,
@@ -165,10 +176,14 @@ async def list_deliveries(
 
 
 async def wanted(session: AsyncSession, context: TenantContext, event_types: Sequence[str]) -> bool:
-    """Whether any endpoint of the org subscribes to one of these event types."""
+    """Whether any endpoint of the org, or any subscription of the hub product that provisioned
+    it, subscribes to one of these event types."""
     repository = WebhookRepository(session, context)
+    hub = GlobalHubSubscriptionRepository(session)
     for event_type in event_types:
         if await repository.subscribed(event_type):
+            return True
+        if await hub.subscribed(context.org_id, event_type):
             return True
     return False
 
@@ -182,10 +197,11 @@ async def emit_once(
 ) -> None:
     """Emit an event unless one of its type whose data holds `key` was already recorded
     (thresholds crossed once per period, however often they are checked)."""
-    repository = WebhookRepository(session, context)
-    if not await repository.subscribed(event_type):
+    if not await wanted(session, context, [event_type]):
         return
-    if await repository.already_sent(event_type, key):
+    if await WebhookRepository(session, context).already_sent(event_type, key):
+        return
+    if await GlobalHubSubscriptionRepository(session).already_sent(context.org_id, event_type, key):
         return
     await emit(session, context, event_type, {**data, **key})
 
@@ -197,12 +213,16 @@ async def emit(
     data: dict[str, Any],
     now: datetime | None = None,
 ) -> None:
-    """Record the event for every subscribed endpoint; delivery jobs leave after commit."""
+    """Record the event for every subscribed endpoint and hub subscription; delivery jobs leave
+    after commit."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     repository = WebhookRepository(session, context)
     endpoints = await repository.subscribed(event_type)
-    if not endpoints:
+    hub_subscriptions = await GlobalHubSubscriptionRepository(session).subscribed(
+        context.org_id, event_type
+    )
+    if not endpoints and not hub_subscriptions:
         return
     now = now or datetime.now(UTC)
     event_id = new_id("evt")
@@ -223,9 +243,55 @@ async def emit(
         )
         for endpoint in endpoints
     ]
-    await repository.add_deliveries(deliveries)
+    if deliveries:
+        await repository.add_deliveries(deliveries)
     for delivery in deliveries:
         jobs.enqueue(session, DELIVER_ACTOR, context.org_id, delivery.id, 1)
+    hub_deliveries = [
+        HubDelivery(
+            id=new_id("hbd"),
+            subscription_id=subscription.id,
+            org_id=context.org_id,
+            event_id=event_id,
+            event_type=event_type,
+            # the product learns which of its customers this is about
+            payload={**payload, "org": {"id": context.org_id, "external_id": external_id}},
+            attempts=0,
+            next_attempt_at=now,
+        )
+        for subscription, external_id in hub_subscriptions
+    ]
+    if hub_deliveries:
+        await GlobalHubSubscriptionRepository(session).add_deliveries(hub_deliveries)
+    for hub_delivery in hub_deliveries:
+        jobs.enqueue(session, HUB_DELIVER_ACTOR, hub_delivery.id, 1)
+
+
+async def _attempt(
+    session: AsyncSession,
+    delivery: WebhookDelivery | HubDelivery,
+    url: str,
+    secret: str,
+    attempt: int,
+    client: OutboundClient,
+    retry: Callable[[timedelta], None],
+) -> None:
+    """POST one signed attempt of a delivery and record how it went; on failure, `retry` is
+    called with the backoff delay while attempts are left (the log keeps the last answer)."""
+    now = datetime.now(UTC)
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    outcome = await outbound.post(client, url, secret, delivery.event_id, int(time.time()), body)
+    delivery.attempts = attempt
+    delivery.last_status, delivery.last_error = outcome.status, outcome.error
+    if outcome.delivered:
+        delivery.delivered_at, delivery.next_attempt_at = now, None
+    elif attempt < MAX_ATTEMPTS:
+        delay = retry_delay(attempt)
+        delivery.next_attempt_at = now + delay
+        retry(delay)
+    else:
+        delivery.next_attempt_at = None  # gave up
+    await session.flush()
 
 
 async def deliver(
@@ -237,7 +303,8 @@ async def deliver(
     client: OutboundClient,
     box: SecretBox,
 ) -> None:
-    """Make one delivery attempt and record it; schedule the next one with backoff on failure.
+    """Make one delivery attempt to an org endpoint and record it; schedule the next one with
+    backoff on failure.
 
     `client` is the guarded outbound client: receivers on loopback, private, link-local or
     metadata addresses are refused in every environment (OUTBOUND_ALLOW_CIDRS opens ranges).
@@ -251,28 +318,47 @@ async def deliver(
         return  # endpoint deleted, already delivered, or this attempt was made already
     endpoint = await repository.get(delivery.endpoint_id)
     assert endpoint is not None  # noqa: S101 (deliveries cascade with their endpoint)
-    now = datetime.now(UTC)
     if endpoint.disabled:
         delivery.last_error, delivery.next_attempt_at = "endpoint disabled", None
         await session.flush()
         return
-    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    outcome = await outbound.post(
-        client,
+    org_id, row_id = context.org_id, delivery.id
+    await _attempt(
+        session,
+        delivery,
         endpoint.url,
         box.decrypt(endpoint.secret_encrypted),
-        delivery.event_id,
-        int(time.time()),
-        body,
+        attempt,
+        client,
+        lambda delay: jobs.enqueue_later(
+            session, delay, DELIVER_ACTOR, org_id, row_id, attempt + 1
+        ),
     )
-    delivery.attempts = attempt
-    delivery.last_status, delivery.last_error = outcome.status, outcome.error
-    if outcome.delivered:
-        delivery.delivered_at, delivery.next_attempt_at = now, None
-    elif attempt < MAX_ATTEMPTS:
-        delay = retry_delay(attempt)
-        delivery.next_attempt_at = now + delay
-        jobs.enqueue_later(session, delay, DELIVER_ACTOR, context.org_id, delivery.id, attempt + 1)
-    else:
-        delivery.next_attempt_at = None  # gave up; the log keeps the last answer
-    await session.flush()
+
+
+async def deliver_hub(
+    session: AsyncSession,
+    delivery_id: str,
+    attempt: int,
+    *,
+    client: OutboundClient,
+    box: SecretBox,
+) -> None:
+    """Make one delivery attempt to a hub subscription, exactly as `deliver` does for an org
+    endpoint (same signing, guarded client, backoff and log)."""
+    hub = GlobalHubSubscriptionRepository(session)
+    delivery = await hub.delivery_for_update(delivery_id)
+    if delivery is None or delivery.delivered_at is not None or delivery.attempts != attempt - 1:
+        return  # subscription deleted, already delivered, or this attempt was made already
+    subscription = await hub.by_id(delivery.subscription_id)
+    assert subscription is not None  # noqa: S101 (deliveries cascade with their subscription)
+    row_id = delivery.id
+    await _attempt(
+        session,
+        delivery,
+        subscription.url,
+        box.decrypt(subscription.secret_encrypted),
+        attempt,
+        client,
+        lambda delay: jobs.enqueue_later(session, delay, HUB_DELIVER_ACTOR, row_id, attempt + 1),
+    )

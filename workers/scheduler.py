@@ -34,11 +34,17 @@ class Periodic:
 
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic("system.heartbeat", 10.0),
+    Periodic("hub.heartbeat", 30.0),  # does nothing unless HUB_URL and HUB_API_KEY are set
     Periodic("system.relay_outbox", OUTBOX_RELAY_SECONDS),
     Periodic("tenancy.flush_key_usage", 30.0),
     Periodic("metering.flush", 10.0),
     Periodic("billing.close_period", 60.0),
     Periodic("billing.enforce_dunning", 300.0),
+    Periodic("notifications.sweep", 30.0),  # escalation steps and repeat_interval
+    Periodic("alerting.sync_all", 60.0),  # vmalert files repaired from PostgreSQL
+    Periodic("alerting.poll_vmalert", 15.0),  # rule state, last evaluation, last error
+    Periodic("alerting.evaluate_log_rules", 10.0),
+    Periodic("alerting.expire_incidents", 30.0),
     Periodic("telemetry.drop_expired", 86_400.0),  # once per UTC day, soon after midnight
 )
 

@@ -1,18 +1,22 @@
-"""Operator API (Bearer TOLLGATE_ADMIN_TOKEN): per-org overrides and hub keys."""
+"""Operator API (Bearer TOLLGATE_ADMIN_TOKEN): per-org overrides, hub keys, hub product prices."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from api.auth import Ctx, client_ip
 from api.deps import AppResources, DbSession
-from billing import subscriptions
+from billing import sibling, subscriptions
+from billing.models import HubProductPrice
+from billing.money import plain
 from billing.schemas import OverridesBody
+from billing.sibling_schemas import PRODUCT_PATTERN, PriceOut, PricesIn, PricesOut
 from infra.errors import UnauthenticatedError
 from infra.logging import get_logger
 from tenancy import hub
@@ -56,6 +60,7 @@ async def provide_operator_ip(
 
 
 OperatorIp = NamedDependency[str | None]
+ProductParam = Annotated[str, Parameter(pattern=PRODUCT_PATTERN, min_length=1, max_length=64)]
 
 
 def _body(included: dict[str, Any], rate_limits: dict[str, Any]) -> dict[str, Any]:
@@ -140,3 +145,41 @@ class HubKeyController(Controller):
         """Revoke a hub key; it stops working as soon as this returns."""
         key = await hub.revoke_hub_key(db_session, key_id)
         log.info("hub_key.revoked", key_id=key.id, product=key.product, ip=operator_ip)
+
+
+def _prices_out(product: str, rows: Sequence[HubProductPrice]) -> PricesOut:
+    return PricesOut(
+        product=product,
+        prices=[PriceOut(r.metric, plain(r.unit_price), dict(r.included)) for r in rows],
+        updated_at=max((r.updated_at for r in rows), default=None),
+    )
+
+
+class HubPriceController(Controller):
+    """The price table of a hub product's usage metrics (global; logged, as hub keys are)."""
+
+    path = "/v1/admin/hub-products/{product:str}/prices"
+    tags = ["admin"]
+    dependencies = {"operator_ip": Provide(provide_operator_ip)}
+
+    @get("/", operation_id="get_hub_product_prices")
+    async def get_prices(
+        self, product: ProductParam, db_session: DbSession, operator_ip: OperatorIp
+    ) -> PricesOut:
+        """The product's price per metric and the units each plan includes."""
+        return _prices_out(product, await sibling.get_prices(db_session, product))
+
+    @put("/", operation_id="put_hub_product_prices")
+    async def put_prices(
+        self,
+        product: ProductParam,
+        data: JSONBody[PricesIn],
+        db_session: DbSession,
+        operator_ip: OperatorIp,
+    ) -> PricesOut:
+        """Replace the product's price table; the next rating of every open period uses it."""
+        rows = await sibling.set_prices(db_session, product, data.prices)
+        log.info(
+            "hub_prices.replaced", product=product, metrics=[r.metric for r in rows], ip=operator_ip
+        )
+        return _prices_out(product, rows)

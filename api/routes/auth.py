@@ -15,7 +15,7 @@ from api.deps import AppResources, DbSession
 from api.resources import Resources
 from tenancy import accounts, password_reset, verification
 from tenancy.errors import TooManyAttemptsError
-from tenancy.repository import GlobalOrgRepository
+from tenancy.repository import GlobalOrgRepository, UserRepository
 from tenancy.schemas import (
     LoginIn,
     LoginOut,
@@ -142,8 +142,10 @@ class AuthController(Controller):
     async def me(self, db_session: DbSession, user: LoggedInUser) -> MeOut:
         """The logged-in user and the orgs they belong to, with their role."""
         memberships = await GlobalOrgRepository(db_session).memberships_of(user.user_id)
+        account = await UserRepository(db_session).by_id(user.user_id)
+        verified_at = account.email_verified_at if account is not None else None
         return MeOut(
-            user=UserOut(user.user_id, user.email, user.name),
+            user=UserOut(user.user_id, user.email, user.name, verified_at),
             orgs=[
                 OrgOut(o.id, o.slug, o.name, o.status, m.role, o.created_at)
                 for o, m in memberships

@@ -10,11 +10,14 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from api.auth import Ctx, org_permission
 from api.deps import AppResources, DbSession
-from billing import metering, subscriptions
+from api.routes.invoices import rated_out
+from billing import metering, preview, sibling, subscriptions
+from billing.money import money
 from billing.plans import Plan
 from billing.repository import PlanRepository
 from billing.schemas import (
     CategoryQuotaOut,
+    PlanChangePreviewOut,
     PlanOut,
     QuotasOut,
     SubscriptionIn,
@@ -138,6 +141,35 @@ class SubscriptionController(Controller):
         return await self._out(db_session, ctx)
 
     @get(
+        "/subscription/preview",
+        operation_id="preview_subscription_change",
+        dependencies={"ctx": org_permission(Permission.BILLING_READ)},
+    )
+    async def preview_subscription_change(
+        self,
+        db_session: DbSession,
+        ctx: Ctx,
+        resources: AppResources,
+        plan: Annotated[str, QueryParameter(max_length=32)],
+    ) -> PlanChangePreviewOut:
+        """The upcoming invoice before and after moving to `plan` now, rated by the same code as
+        the change itself; nothing is changed. A downgrade applies at the period end
+        (`effective_at`) and leaves this period's invoice as it is."""
+        found = await preview.preview_change(
+            db_session, ctx, resources.quotas, plan, collects_payments=resources.stripe is not None
+        )
+        before, after = found.before.rating.total, found.after.rating.total
+        return PlanChangePreviewOut(
+            plan=found.plan.code.value,
+            change=found.kind or "none",
+            effective_at=found.effective_at,
+            payment_method_required=found.payment_method_required,
+            added=money(after - before),
+            upcoming_before=rated_out(found.before),
+            upcoming_after=rated_out(found.after),
+        )
+
+    @get(
         "/quotas",
         operation_id="get_quotas",
         dependencies={"ctx": org_permission(Permission.USAGE_READ)},
@@ -184,7 +216,8 @@ class SubscriptionController(Controller):
             raise InvalidQueryError("from/to: a range of at most 93 days, from before to")
         rows = await metering.merged_rows(db_session, ctx, resources.quotas, start, end)
         items = metering.aggregate(rows, granularity, [DIMENSIONS[d] for d in dims])
-        return UsageOut(items=items, granularity=granularity)
+        siblings = await sibling.usage(db_session, ctx, start, end, granularity)
+        return UsageOut(items=items, granularity=granularity, sibling=siblings)
 
 
 def _aware(value: datetime, name: str) -> datetime:

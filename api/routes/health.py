@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Response, get
 
 from api.deps import AppResources
+from infra import hub
 from infra.health import probe_all
 
 
@@ -31,6 +32,8 @@ class HealthController(Controller):
             "status": "ok" if not down else "unavailable",
             "checks": {p.name: {"ok": p.ok, "detail": p.detail} for p in probes},
             "log_store_backend": settings.log_store_backend,
+            # optional: the hub being away never makes Tollgate unready
+            "hub": await hub.status(settings, resources.redis),
         }
         if down:
             body["down"] = down

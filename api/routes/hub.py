@@ -1,4 +1,4 @@
-"""Hub API for sibling products (Bearer tgh_ hub key): provisioning and entitlements."""
+"""Hub API for sibling products (Bearer tgh_ hub key): provisioning, entitlements and usage."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from litestar.params import FromPath, JSONBody, SkipValidation
 
 from api.auth import Ctx, client_ip
 from api.deps import AppResources, DbSession
-from billing import metering, subscriptions
-from billing.schemas import EntitlementsOut, HubQuotaOut
+from billing import metering, sibling, subscriptions
+from billing.limits import alert_rule_limit
+from billing.plans import plan_features
+from billing.schemas import EntitlementsOut, HubFeaturesOut, HubProductFeaturesOut, HubQuotaOut
+from billing.sibling_schemas import RejectedOut, UsageBatchIn, UsageBatchOut
 from infra.settings import TIER_RETENTION_DAYS
 from tenancy import hub
 from tenancy.authz import HubPrincipal, authenticate_hub, hub_org_context
@@ -92,10 +95,14 @@ class HubController(Controller):
         dependencies={"ctx": Provide(provide_hub_org_context)},
     )
     async def get_entitlements(
-        self, db_session: DbSession, ctx: Ctx, resources: AppResources
+        self, db_session: DbSession, ctx: Ctx, resources: AppResources, hub_key: HubCaller
     ) -> EntitlementsOut:
-        """Plan, status, current period, quotas and retention of an org this product provisioned."""
+        """Plan, status, current period, quotas, retention and features of an org this product
+        provisioned."""
         ent = await subscriptions.entitlements(db_session, ctx)
+        features = plan_features(ent.plan)
+        alert_rules = await alert_rule_limit(db_session, ctx)  # the operator's override wins
+        prices = await sibling.get_prices(db_session, hub_key.product)
         period, quotas = await metering.quotas(
             db_session, ctx, resources.quotas, ent, datetime.now(UTC)
         )
@@ -108,4 +115,33 @@ class HubController(Controller):
                 c.value: HubQuotaOut(q.included, q.used, q.remaining) for c, q in quotas.items()
             },
             retention_days=TIER_RETENTION_DAYS[ent.plan.tier],
+            features=HubFeaturesOut(
+                alert_rules=alert_rules.limit,
+                slos=features.slos,
+                retention_days=TIER_RETENTION_DAYS[ent.plan.tier],
+                sso=features.sso,
+                products={
+                    hub_key.product: HubProductFeaturesOut(
+                        enabled=True, metrics=sibling.included_of(prices, ent.plan)
+                    )
+                },
+            ),
+        )
+
+    @post(
+        "/orgs/{org_id:str}/usage-events",
+        operation_id="hub_post_usage_events",
+        dependencies={"ctx": Provide(provide_hub_org_context)},
+        status_code=200,
+    )
+    async def post_usage_events(
+        self, data: JSONBody[UsageBatchIn], db_session: DbSession, ctx: Ctx, hub_key: HubCaller
+    ) -> UsageBatchOut:
+        """Record a batch of usage events (idempotent per event_id); each is inserted, counted
+        as a duplicate, or rejected with its index and reason."""
+        done = await sibling.record_events(db_session, ctx, hub_key.product, data.events)
+        return UsageBatchOut(
+            inserted=done.inserted,
+            duplicates=done.duplicates,
+            rejected=[RejectedOut(r.index, r.event_id, r.reason, r.detail) for r in done.rejected],
         )

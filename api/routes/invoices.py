@@ -16,7 +16,7 @@ from api.routes.admin import provide_operator_context
 from billing import invoices, stripe_sync, subscriptions
 from billing.models import Invoice, InvoiceLine
 from billing.money import money, plain
-from billing.rating import Line
+from billing.rating import Line, LineKind
 from billing.repository import PlanRepository
 from billing.schemas import CheckoutIn, InvoiceLineOut, InvoiceOut, PortalIn, UrlOut
 from infra.errors import AppError, NotFoundError
@@ -44,6 +44,24 @@ def _line_out(line: Line) -> InvoiceLineOut:
         unit_price=plain(line.unit_price),
         amount=money(line.amount),
         details=dict(line.details),
+        product=line.details.get("product") if line.kind is LineKind.SIBLING else None,
+        metric=line.details.get("metric") if line.kind is LineKind.SIBLING else None,
+    )
+
+
+def rated_out(rated: invoices.RatedPeriod) -> InvoiceOut:
+    """A period rated but not closed, as a draft invoice."""
+    rating = rated.rating
+    return InvoiceOut(
+        id=None,
+        period_start=rating.period.start,
+        period_end=rating.period.end,
+        status="draft",
+        currency="usd",
+        plan=rated.plan.code.value,
+        lines=[_line_out(line) for line in rating.lines],
+        subtotal=money(rating.subtotal),
+        total=money(rating.total),
     )
 
 
@@ -78,19 +96,7 @@ class InvoiceController(Controller):
         self, db_session: DbSession, ctx: Ctx, resources: AppResources
     ) -> InvoiceOut:
         """The invoice the current period would close with, rated from usage so far."""
-        rated = await invoices.upcoming(db_session, ctx, resources.quotas)
-        rating = rated.rating
-        return InvoiceOut(
-            id=None,
-            period_start=rating.period.start,
-            period_end=rating.period.end,
-            status="draft",
-            currency="usd",
-            plan=rated.plan.code.value,
-            lines=[_line_out(line) for line in rating.lines],
-            subtotal=money(rating.subtotal),
-            total=money(rating.total),
-        )
+        return rated_out(await invoices.upcoming(db_session, ctx, resources.quotas))
 
     @get("/", operation_id="list_invoices")
     async def list_invoices(

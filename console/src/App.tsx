@@ -5,9 +5,16 @@ import { ErrorBox, Loading, NotFound } from "./components/ui";
 import { Audit } from "./pages/Audit";
 import { Login, Signup } from "./pages/Auth";
 import { Billing } from "./pages/Billing";
+import { ResetPassword, SsoLogin, VerifyEmail } from "./pages/Identity";
 import { InviteAccept } from "./pages/InviteAccept";
+import { InvoicePage } from "./pages/Invoice";
+import { CreateOrg, OrgSettings } from "./pages/OrgSettings";
+import { Services } from "./pages/Services";
+import { SsoSettings } from "./pages/Sso";
+import { Webhooks } from "./pages/Webhooks";
 import { Logs } from "./pages/Logs";
 import { Members } from "./pages/Members";
+import { OrgKeys } from "./pages/OrgKeys";
 import { Metrics } from "./pages/Metrics";
 import { ProjectPage } from "./pages/Project";
 import { Projects } from "./pages/Projects";
@@ -17,15 +24,22 @@ import { match, navigate, useLocation } from "./router";
 import { findOrg, useSession } from "./session";
 
 const PUBLIC = ["/login", "/signup"];
+// Pages of mailed links and SSO: shown whether or not someone is logged in.
+const OPEN: Record<string, () => React.JSX.Element> = {
+  "/verify-email": VerifyEmail,
+  "/reset-password": ResetPassword,
+  "/sso": SsoLogin,
+};
 
 export function App() {
   const location = useLocation();
   const { me, loading, error } = useSession();
   const path = location.split("?")[0] ?? "/";
   const invite = match("/invites/:token", location);
+  const Open = OPEN[path];
 
   useEffect(() => {
-    if (loading || invite) return;
+    if (loading || invite || Open) return;
     if (!me && !PUBLIC.includes(path)) {
       navigate(`/login?next=${encodeURIComponent(location)}`, true);
     } else if (me && (path === "/" || path === "/billing" || PUBLIC.includes(path))) {
@@ -34,17 +48,27 @@ export function App() {
       const page = path === "/billing" ? "/billing" : "";
       navigate(first ? `/orgs/${first.slug}${page}` : "/orgs", true);
     }
-  }, [loading, me, path, location, invite]);
+  }, [loading, me, path, location, invite, Open]);
 
   if (invite) return <InviteAccept token={invite.token ?? ""} />;
   if (loading) return <Loading what="Loading the console" />;
+  if (Open) return <Open />;
   if (!me) {
     if (path === "/signup") return <Signup />;
     if (path === "/login") return <Login error={error} />;
     return <Loading />;
   }
 
+  if (path === "/orgs/new") {
+    return (
+      <Layout org={undefined} current="none">
+        <CreateOrg />
+      </Layout>
+    );
+  }
+  const invoice = match("/orgs/:org/invoices/:invoice", location);
   const orgRoute =
+    invoice ??
     match("/orgs/:org", location) ??
     match("/orgs/:org/:section", location) ??
     match("/orgs/:org/projects/:project", location) ??
@@ -53,7 +77,13 @@ export function App() {
   if (!orgRoute) {
     return (
       <Layout org={undefined} current="none">
-        {path === "/orgs" ? <p>You are not in any organization yet.</p> : <NotFound />}
+        {path === "/orgs" ? (
+          <p>
+            You are not in any organization yet. <a href="/orgs/new">Create one</a>
+          </p>
+        ) : (
+          <NotFound />
+        )}
         <ErrorBox error={error} />
       </Layout>
     );
@@ -67,6 +97,13 @@ export function App() {
     );
   }
   const { section, project, tab, trace } = orgRoute;
+  if (invoice) {
+    return (
+      <Layout org={org} current="billing">
+        <InvoicePage org={org} invoiceId={invoice.invoice ?? ""} />
+      </Layout>
+    );
+  }
   if (project) {
     const page =
       tab === undefined && trace === undefined ? (
@@ -75,6 +112,8 @@ export function App() {
         <Logs org={org} projectId={project} />
       ) : tab === "metrics" ? (
         <Metrics org={org} projectId={project} />
+      ) : tab === "services" ? (
+        <Services org={org} projectId={project} />
       ) : tab === "traces" || trace !== undefined ? (
         <Traces org={org} projectId={project} traceId={trace} />
       ) : (
@@ -93,13 +132,22 @@ export function App() {
       </Layout>
     );
   }
-  const sections = { members: Members, usage: Usage, audit: Audit, billing: Billing } as const;
+  const sections = {
+    members: Members,
+    usage: Usage,
+    audit: Audit,
+    billing: Billing,
+    settings: OrgSettings,
+    sso: SsoSettings,
+    webhooks: Webhooks,
+    keys: OrgKeys,
+  } as const;
   if (section in sections) {
     const key = section as keyof typeof sections;
     const Section = sections[key];
     return (
       <Layout org={org} current={key}>
-        <Section org={org} />
+        <Section key={org.id} org={org} />
       </Layout>
     );
   }

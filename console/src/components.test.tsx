@@ -2,6 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/re
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, ApiError } from "./api";
 import { holdKey, forgetAllKeys } from "./keystore";
+import { Billing } from "./pages/Billing";
 import { Logs } from "./pages/Logs";
 import { ProjectPage } from "./pages/Project";
 import type { Org } from "./types";
@@ -117,5 +118,65 @@ describe("log search", () => {
     const sent = JSON.parse(search?.init.body as string) as { query: string };
     expect(sent.query).toBe("(timeout");
     expect((search?.init.headers as Record<string, string>).authorization).toBe("Bearer tgp_k");
+  });
+});
+
+describe("plan change", () => {
+  const draft = (total: string) => ({
+    id: null,
+    period_start: "2026-12-01T00:00:00Z",
+    period_end: "2027-01-01T00:00:00Z",
+    status: "draft",
+    plan: "free",
+    lines: [],
+    subtotal: total,
+    total,
+  });
+  it("is previewed by the API and applied only on confirmation", async () => {
+    answer({
+      "GET /v1/plans": {
+        status: 200,
+        body: [
+          { code: "free", name: "Free", price: "0.00", currency: "usd", included: {}, retention_days: 7 },
+          { code: "pro", name: "Pro", price: "50.00", currency: "usd", included: {}, retention_days: 30 },
+        ],
+      },
+      "GET /v1/orgs/acme/subscription": {
+        status: 200,
+        body: { plan: "free", status: "active", period_start: "2026-12-01T00:00:00Z", period_end: "2027-01-01T00:00:00Z", spend_cap: null },
+      },
+      "GET /v1/orgs/acme/invoices/upcoming": { status: 200, body: draft("0.00") },
+      "GET /v1/orgs/acme/invoices": { status: 200, body: { items: [] } },
+      "GET /v1/orgs/acme/subscription/preview": {
+        status: 200,
+        body: {
+          plan: "pro",
+          change: "upgrade",
+          effective_at: "2026-12-15T00:00:00Z",
+          payment_method_required: false,
+          added: "27.42",
+          upcoming_before: draft("0.00"),
+          upcoming_after: draft("27.42"),
+        },
+      },
+      "PUT /v1/orgs/acme/subscription": {
+        status: 200,
+        body: { plan: "pro", status: "active", period_start: "2026-12-01T00:00:00Z", period_end: "2027-01-01T00:00:00Z", spend_cap: null },
+      },
+    });
+    render(<Billing org={org("owner")} />);
+    fireEvent.change(await screen.findByLabelText("Plan"), { target: { value: "pro" } });
+    fireEvent.click(screen.getByRole("button", { name: "Preview the change" }));
+    expect((await screen.findByTestId("preview-summary")).textContent).toBe(
+      "pro applies now: the upcoming invoice goes from $0.00 to $27.42 (+$27.42).",
+    );
+    expect(calls.some((c) => c.url.includes("/subscription/preview?plan=pro"))).toBe(true);
+    expect(calls.some((c) => c.init.method === "PUT")).toBe(false);
+    fireEvent.click(screen.getByRole("button", { name: "Confirm the change" }));
+    await waitFor(() => {
+      expect(calls.some((c) => c.init.method === "PUT")).toBe(true);
+    });
+    const put = calls.find((c) => c.init.method === "PUT");
+    expect(JSON.parse(put?.init.body as string)).toEqual({ plan: "pro", spend_cap: null });
   });
 });

@@ -12,7 +12,12 @@ export type Action =
   | "org.update"
   | "audit.read"
   | "billing.read"
-  | "billing.write";
+  | "billing.write"
+  | "sso.manage"
+  | "webhooks.manage"
+  | "org.delete"
+  | "org.export"
+  | "org_keys.manage";
 
 const ALL: readonly Role[] = ["owner", "admin", "member", "viewer", "billing"];
 
@@ -27,6 +32,11 @@ const TABLE: Record<Action, readonly Role[]> = {
   "audit.read": ["owner", "admin"],
   "billing.read": ["owner", "admin", "billing"],
   "billing.write": ["owner", "billing"],
+  "sso.manage": ["owner", "admin"],
+  "webhooks.manage": ["owner", "admin"],
+  "org.delete": ["owner"],
+  "org.export": ["owner", "admin"],
+  "org_keys.manage": ["owner", "admin"],
 };
 
 export function can(role: Role | null | undefined, action: Action): boolean {
@@ -47,4 +57,13 @@ export const PROJECT_SCOPES = [
   "metrics:read",
   "logs:read",
   "traces:read",
+] as const;
+
+/** Scopes an org key may carry (tenancy/roles.py ORG_KEY_SCOPES). */
+export const ORG_SCOPES = [
+  "org:admin",
+  "project:admin",
+  "billing:read",
+  "billing:write",
+  ...PROJECT_SCOPES,
 ] as const;

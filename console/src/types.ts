@@ -6,6 +6,8 @@ export interface User {
   id: string;
   email: string;
   name?: string | null;
+  /** Set by `/v1/me`: null until the mailed link proved the address. */
+  email_verified_at?: string | null;
 }
 
 export interface Org {

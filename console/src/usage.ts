@@ -24,6 +24,7 @@ export function usageSeries(
   from: Date,
   to: Date,
   stepSeconds: number,
+  project?: string,
 ): Series {
   const first = Math.floor(from.getTime() / 1000 / stepSeconds) * stepSeconds;
   const last = Math.floor(to.getTime() / 1000 / stepSeconds) * stepSeconds;
@@ -33,6 +34,7 @@ export function usageSeries(
   const ys: Record<string, number[]> = {};
   for (const item of items) {
     if (item.category !== category) continue;
+    if (project && item.project_id !== project) continue;
     const t = Math.floor(new Date(item.start).getTime() / 1000 / stepSeconds) * stepSeconds;
     const i = index.get(t);
     if (i === undefined) continue;
@@ -48,6 +50,19 @@ export function totals(items: UsageItem[]): Record<string, Record<string, number
   for (const item of items) {
     const row = (out[item.category] ??= {});
     row[item.outcome] = (row[item.outcome] ?? 0) + item.quantity;
+  }
+  return out;
+}
+
+/** project id -> outcome -> total quantity of one category (rows without a project under ""). */
+export function projectTotals(items: UsageItem[], category: string): Map<string, Record<string, number>> {
+  const out = new Map<string, Record<string, number>>();
+  for (const item of items) {
+    if (item.category !== category) continue;
+    const id = item.project_id ?? "";
+    const row = out.get(id) ?? {};
+    row[item.outcome] = (row[item.outcome] ?? 0) + item.quantity;
+    out.set(id, row);
   }
   return out;
 }

@@ -15,7 +15,8 @@ from api.resources import Resources
 from infra.settings import Settings
 from tenancy import keys
 from tests.support.asgi import app_client
-from tests.support.tenancy import bearer, org_key, use_fast_password_hashing
+from tests.support.smtp import Mailbox
+from tests.support.tenancy import bearer, org_key, use_fast_password_hashing, verify_email
 from tests.support.tenants import Tenant, project_key, sign_up
 
 
@@ -263,3 +264,20 @@ class TestRefusedRequestsReleaseTheirSession:
         ]
         assert [r.status_code for r in refused] == [401, 404, 404]
         assert resources.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+class TestMeSaysWhetherTheAddressIsVerified:
+    async def test_me_carries_email_verified_at_once_the_link_is_followed(
+        self, client: httpx.AsyncClient, mailbox: Mailbox
+    ) -> None:
+        tenant = await sign_up(client, "me-verified")
+        before = (await client.get("/v1/me", headers=tenant.auth)).json()["user"]
+        assert before["email_verified_at"] is None
+        await verify_email(client, mailbox, tenant.email)
+        after = (await client.get("/v1/me", headers=tenant.auth)).json()["user"]
+        assert after["email_verified_at"] is not None
+        # other answers carrying a user do not grow the field
+        login = await client.post(
+            "/v1/auth/login", json={"email": tenant.email, "password": tenant.password}
+        )
+        assert "email_verified_at" not in login.json().get("user", {})

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from api.demo import demo_banner
 from infra.local.victoriametrics import VmInstance
-from infra.settings import Settings
+from infra.settings import PROJECT_ROOT, Settings
 from tests.support import processes
+
+BUILT = (PROJECT_ROOT / "console" / "dist" / "index.html").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +57,17 @@ def test_a_second_run_reuses_the_demo_org(settings: Settings, api_port: int) -> 
     org_line = next(line for line in first if line.startswith("Demo org"))
     assert org_line in again
     assert any("(existing)" in line for line in again)
+
+
+def test_the_console_line_opens_the_console(settings: Settings, api_port: int) -> None:
+    running = settings.model_copy(update={"api_port": api_port})
+    lines = demo_banner(running)
+    [line] = [line for line in lines if line.startswith("Console: ")]
+    urls = re.findall(r"https?://\S+[^)\s]", line)
+    assert urls[0] == f"{running.base_url}/"
+    assert urls[1].startswith(f"{running.base_url}/orgs/")
+    assert "/projects/prj_" in urls[1]
+    for url in urls:  # the console's page (or, without a build, the page saying how to build it)
+        answer = httpx.get(url, headers={"accept": "text/html"}, trust_env=False, timeout=10)
+        assert answer.headers["content-type"].startswith("text/html"), url
+        assert answer.status_code == (200 if BUILT else 404), url

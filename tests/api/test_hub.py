@@ -180,6 +180,7 @@ class TestEntitlements:
             "period_end",
             "quotas",
             "retention_days",
+            "features",
         }
         assert body["plan"] == "free"
         assert body["status"] == "active"

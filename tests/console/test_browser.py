@@ -1,159 +1,34 @@
 """The web console in a real browser (Debian's chromium driven by Playwright) against the API under
-uvicorn serving the built console: sign up, create a key, send logs with the snippet the page
-shows, find them in the log search; a viewer sees no create-key button; another tenant's project
-is not found; no console errors; no horizontal scroll at 1280x800 and 390x844."""
+uvicorn serving the built console, with a worker sending real mail: sign up and verify the address
+from the mailed link, create a key, send logs with the snippet the page shows, find them in the log
+search, the trace waterfall (critical path, the trace's logs), the services page and the metrics
+chart; preview a plan change before confirming it; a viewer sees no create-key button; another
+tenant's project is not found; no console errors; no horizontal scroll at 1280x800 and 390x844."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
-from playwright.async_api import (
-    Browser,
-    ConsoleMessage,
-    Dialog,
-    Page,
-    ViewportSize,
-    async_playwright,
-    expect,
-)
+from playwright.async_api import Browser, expect
 
 from infra.local.victoriametrics import VmInstance
-from infra.settings import PROJECT_ROOT
+from tests.console.browser import (
+    PASSWORD,
+    SEARCH_SECONDS,
+    Console,
+    log_in_with_the_keyboard,
+    mail_to,
+    mailed_link,
+    open_console,
+)
+from tests.console.conftest import Stack
 from tests.support import gateway as gw
-from tests.support import processes
 from tests.support.tenants import sign_up
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DIST = PROJECT_ROOT / "console" / "dist"
-ARTIFACTS = PROJECT_ROOT / ".cache" / "artifacts" / "console"
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-PASSWORD = "correct horse battery"
-SEARCH_SECONDS = 15.0
-# The last elements sticking out of the viewport, or whose text overflows them (for the
-# failure message).
-WIDEST = """[...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
-               || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible')
-  .slice(-5)
-  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
-
-
-@pytest.fixture(scope="module")
-def console_url(
-    vm_stores: list[VmInstance], migrated_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The API under uvicorn with the console built by `make test` (npm ci && npm run build)."""
-    if not (DIST / "index.html").is_file():
-        pytest.fail("console/dist is missing: run `make test` (or `cd console && npm run build`)")
-    if not CHROMIUM.is_file():
-        pytest.fail("/usr/bin/chromium is missing: run `bash scripts/ensure-browser.sh`")
-    port = processes.free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("console-api") / "api.log"
-    env = os.environ | {"PUBLIC_URL": url}
-    with processes.running(processes.uvicorn_command(port), f"{url}/health", log, env=env):
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-async def api(console_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=console_url, timeout=10.0, trust_env=False) as client:
-        yield client
-
-
-class Console:
-    """A page of the console with the console errors it logged."""
-
-    def __init__(self, page: Page, base_url: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.errors: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-
-    def expected_failures(self, status: int) -> None:
-        """Drop the browser's own "failed to load" lines for responses the step expects."""
-        self.errors = [e for e in self.errors if f"status of {status}" not in e]
-
-    async def goto(self, path: str) -> None:
-        await self.page.goto(self.base_url + path)
-
-    async def snapshot(self, name: str) -> None:
-        """Screenshots at both sizes, each checked for horizontal scrolling."""
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-            await self.page.set_viewport_size(size)
-            # let resize observers (the chart) lay out again
-            await self.page.evaluate(
-                "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-            )
-            overflow = await self.page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            if overflow > 0:
-                wide = await self.page.evaluate(WIDEST)
-                pytest.fail(f"{name} scrolls horizontally by {overflow}px at {label}: {wide}")
-            await self.page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
-        await self.page.set_viewport_size(DESKTOP)
-
-
-async def open_console(browser: Browser, base_url: str) -> Console:
-    context = await browser.new_context(viewport=DESKTOP, base_url=base_url)
-    await context.grant_permissions(["clipboard-read", "clipboard-write"])
-    return Console(await context.new_page(), base_url)
-
-
-async def log_in_with_the_keyboard(console: Console, email: str) -> None:
-    """Tab through the login form and submit with Enter; the focused field shows an outline."""
-    page = console.page
-    await console.goto("/")
-    await expect(page).to_have_url(re.compile(r"/login"))
-    await expect(page.get_by_label("Email")).to_be_visible()
-    await page.keyboard.press("Tab")
-    assert await page.evaluate("document.activeElement.type") == "email"
-    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert outline not in ("none", ""), outline
-    await page.keyboard.type(email)
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(PASSWORD)
-    await page.keyboard.press("Enter")
-    await expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 async def search_until_found(console: Console, query: str, text: str) -> None:
@@ -176,6 +51,7 @@ class TestNewcomer:
         self,
         browser: Browser,
         console_url: str,
+        stack: Stack,
         api: httpx.AsyncClient,
         vm_stores: list[VmInstance],
     ) -> None:
@@ -199,6 +75,21 @@ class TestNewcomer:
         cookies = {c["name"]: c for c in await page.context.cookies()}
         assert cookies["tg_session"]["httpOnly"] is True
         assert cookies["tg_session"]["sameSite"] == "Lax"
+
+        # the address is not verified yet: a banner says so; the worker mailed the link, whose
+        # token is in the fragment; the page posts it and the banner is gone
+        banner = page.get_by_role("region", name="Email verification")
+        await expect(banner).to_contain_text(email)
+        project_path = page.url.removeprefix(console_url)
+        mail = await mail_to(stack.smtp, email, "Confirm your email")
+        link = mailed_link(mail, "/verify-email")
+        assert link.startswith(f"{console_url}/verify-email#token=tgv_")
+        await page.goto(link)
+        await expect(page.get_by_text(f"{email} is verified")).to_be_visible()
+        assert "#token" not in page.url  # dropped from the address bar and history
+        await console.goto(project_path)
+        await expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+        assert await banner.count() == 0
 
         await page.get_by_label("Key name").fill("browser key")
         await page.get_by_role("button", name="Create key").click()
@@ -236,8 +127,17 @@ class TestNewcomer:
         await expect(alert.get_by_label(re.compile(r"Error at position \d+"))).to_be_visible()
         console.expected_failures(400)
 
-        # a trace sent with the same key: listed, and its waterfall with the failing span marked
+        # a trace sent with the same key (and a log of it): listed, and its waterfall with the
+        # failing span marked, the critical path and the trace's logs
         trace_id = secrets.token_hex(16)
+        auth = {"Authorization": f"Bearer {secret}"}
+        logged = await api.post(
+            f"/p/{project_id}/ingest/logs",
+            json={"service_id": "checkout", "level": "ERROR", "message": "Order query failed"}
+            | {"trace_id": trace_id},
+            headers=auth,
+        )
+        assert logged.status_code == 200, logged.text
         start = datetime.now(UTC) - timedelta(seconds=5)
         spans = [
             span(trace_id, "a" * 16, None, "GET /checkout", start, 120, "ok"),
@@ -249,13 +149,23 @@ class TestNewcomer:
             headers={"Authorization": f"Bearer {secret}"},
         )
         assert sent_spans.status_code in (200, 202), sent_spans.text
+        await trace_logs_searchable(api, project_id, trace_id, auth)
         await page.get_by_role("link", name="Default", exact=True).click()
         await page.get_by_role("link", name="Traces").first.click()
         await page.get_by_role("link", name="checkout: GET /checkout").click()
         waterfall = page.get_by_role("list", name="Spans by start time")
         await expect(waterfall.get_by_role("listitem")).to_have_count(2)
         await expect(waterfall.locator(".error-span")).to_contain_text("SELECT orders")
+        await expect(waterfall.locator(".critical")).not_to_have_count(0)
+        await expect(page.get_by_test_id("critical-path")).to_contain_text("GET /checkout")
+        await expect(page.get_by_test_id("trace-logs")).to_contain_text("Order query failed")
         await console.snapshot("trace")
+
+        # the services page: the checkout service with its spans and errors
+        await page.get_by_role("link", name="Default", exact=True).click()
+        await page.get_by_role("link", name="Services", exact=True).click()
+        row = page.get_by_role("row", name=re.compile("^checkout"))
+        await expect(row).to_contain_text("2")
 
         # a metric sent with the same key, charted by the explorer's PromQL range query
         # a minute old: VictoriaMetrics leaves the last 30 s out of range queries (latency offset)
@@ -288,22 +198,30 @@ class TestNewcomer:
         await expect(page.get_by_text(re.compile(r"^logs: \d+B of 1.00GB"))).to_be_visible()
         await console.snapshot("usage")
 
-        # billing: the upcoming invoice, then an upgrade confirmed in a dialog saying what it
-        # does; the upcoming invoice then carries the prorated base fee
+        # billing: the upcoming invoice; an upgrade is previewed (priced by the API, nothing
+        # changed yet) and applied only on confirmation; without Stripe the payment buttons
+        # explain the local flow
         await page.get_by_role("link", name="Billing").click()
         await expect(page.get_by_test_id("invoice-total")).to_have_text("$0.00")
         await page.get_by_role("combobox", name=re.compile("^Plan")).select_option("pro")
-        dialogs: list[str] = []
-
-        async def accept(dialog: Dialog) -> None:
-            dialogs.append(dialog.message)
-            await dialog.accept()
-
-        page.once("dialog", accept)
-        await page.get_by_role("button", name="Apply").click()
+        await page.get_by_role("button", name="Preview the change").click()
+        preview = page.get_by_role("region", name="Plan change preview")
+        await expect(preview.get_by_test_id("preview-summary")).to_contain_text(
+            re.compile(r"pro applies now: the upcoming invoice goes from \$0\.00 to \$\d+\.\d\d")
+        )
+        await expect(preview.get_by_test_id("preview-total")).not_to_have_text("$0.00")
+        previewed = await preview.get_by_test_id("preview-total").inner_text()
+        org_slug = page.url.split("/orgs/")[1].split("/")[0]
+        await expect(page.get_by_text(re.compile(r"^Plan free \(active\)"))).to_be_visible()
+        await console.snapshot("billing-preview")
+        await preview.get_by_role("button", name="Confirm the change").click()
         await expect(page.get_by_text(re.compile(r"^Plan pro \(active\)"))).to_be_visible()
-        assert "prorated" in dialogs[0]
         await expect(page.get_by_test_id("invoice-total")).not_to_have_text("$0.00")
+        total = await page.get_by_test_id("invoice-total").inner_text()
+        assert abs(float(total[1:]) - float(previewed[1:])) <= 0.01, (total, previewed)
+        await page.get_by_role("button", name="Add a payment method").click()
+        await expect(page.get_by_text("not collected through Stripe")).to_be_visible()
+        console.expected_failures(409)
         await console.snapshot("billing")
 
         # the audit log shows the key this owner created, and filters to key events
@@ -315,7 +233,6 @@ class TestNewcomer:
 
         # another tenant's project id in this tenant's URL: not found, nothing of it shown
         other = await sign_up(api, "othertenant")
-        org_slug = page.url.split("/orgs/")[1].split("/")[0]
         await console.goto(f"/orgs/{org_slug}/projects/{other.project_id}")
         await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
         await expect(page.get_by_text("Project not found")).to_be_visible()
@@ -343,6 +260,18 @@ async def metric_queryable(
             headers={"Authorization": f"Bearer {key}"},
         )
         if answer.json()["data"]["result"] or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.3)
+
+
+async def trace_logs_searchable(
+    api: httpx.AsyncClient, project_id: str, trace_id: str, auth: dict[str, str]
+) -> None:
+    """Wait (bounded) until the trace's log is found: stores make data queryable in seconds."""
+    deadline = time.monotonic() + SEARCH_SECONDS
+    while time.monotonic() < deadline:
+        found = await api.get(f"/p/{project_id}/traces/{trace_id}/logs", headers=auth)
+        if found.status_code == 200 and found.json()["items"]:
             return
         await asyncio.sleep(0.3)
 

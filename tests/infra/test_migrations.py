@@ -10,11 +10,13 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import billing.models
+import telemetry.alerting.models
+import telemetry.dashboards.tables
 import tenancy.models
 from infra.db import Base
 from infra.settings import Settings
 
-MODELS = (billing.models, tenancy.models)
+MODELS = (billing.models, telemetry.alerting.models, telemetry.dashboards.tables, tenancy.models)
 
 
 def _diff(connection: Connection) -> list[Any]:

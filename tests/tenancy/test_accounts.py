@@ -309,7 +309,12 @@ class TestMe:
         assert created.status_code == 201, created.text
         other = await sign_up(client, "stranger")
         me = (await client.get("/v1/me", headers=tenant.auth)).json()
-        assert me["user"] == {"id": tenant.user_id, "email": tenant.email, "name": "Multi"}
+        assert me["user"] == {
+            "id": tenant.user_id,
+            "email": tenant.email,
+            "name": "Multi",
+            "email_verified_at": None,  # signed up, not yet verified by mail
+        }
         orgs = {o["id"]: o["role"] for o in me["orgs"]}
         assert orgs == {tenant.org_id: "owner", created.json()["id"]: "owner"}
         assert other.org_id not in orgs

@@ -59,12 +59,49 @@ ROUTE_PERMISSIONS: dict[str, Permission] = {
     "get_quotas": Permission.USAGE_READ,
     "get_usage": Permission.USAGE_READ,
     "update_subscription": Permission.BILLING_WRITE,
+    "preview_subscription_change": Permission.BILLING_READ,
     "cancel_scheduled_plan_change": Permission.BILLING_WRITE,
     "create_checkout_session": Permission.BILLING_WRITE,
     "create_portal_session": Permission.BILLING_WRITE,
     "get_upcoming_invoice": Permission.BILLING_READ,
     "list_invoices": Permission.BILLING_READ,
     "get_invoice": Permission.BILLING_READ,
+    "list_notification_channels": Permission.ALERTS_READ,
+    "get_notification_channel": Permission.ALERTS_READ,
+    "create_notification_channel": Permission.ALERTS_MANAGE,
+    "update_notification_channel": Permission.ALERTS_MANAGE,
+    "delete_notification_channel": Permission.ALERTS_MANAGE,
+    "test_notification_channel": Permission.ALERTS_MANAGE,
+    "list_escalation_policies": Permission.ALERTS_READ,
+    "get_escalation_policy": Permission.ALERTS_READ,
+    "create_escalation_policy": Permission.ALERTS_MANAGE,
+    "update_escalation_policy": Permission.ALERTS_MANAGE,
+    "delete_escalation_policy": Permission.ALERTS_MANAGE,
+    "list_silences": Permission.ALERTS_READ,
+    "create_silence": Permission.ALERTS_MANAGE,
+    "delete_silence": Permission.ALERTS_MANAGE,
+    "list_incident_deliveries": Permission.ALERTS_READ,
+    "list_alert_rules": Permission.ALERTS_READ,
+    "get_alert_rule": Permission.ALERTS_READ,
+    "create_alert_rule": Permission.ALERT_RULES_MANAGE,
+    "update_alert_rule": Permission.ALERT_RULES_MANAGE,
+    "delete_alert_rule": Permission.ALERT_RULES_MANAGE,
+    "list_incidents": Permission.ALERTS_READ,
+    "get_incident": Permission.ALERTS_READ,
+    "acknowledge_incident": Permission.ALERT_RULES_MANAGE,
+    "resolve_incident": Permission.ALERT_RULES_MANAGE,
+    "list_dashboards": Permission.DASHBOARDS_READ,
+    "get_dashboard": Permission.DASHBOARDS_READ,
+    "list_dashboard_versions": Permission.DASHBOARDS_READ,
+    "export_dashboard": Permission.DASHBOARDS_READ,
+    "dashboard_data": Permission.DASHBOARDS_READ,
+    "create_dashboard": Permission.DASHBOARDS_WRITE,
+    "import_grafana_dashboard": Permission.DASHBOARDS_WRITE,
+    "update_dashboard": Permission.DASHBOARDS_WRITE,
+    "delete_dashboard": Permission.DASHBOARDS_WRITE,
+    "restore_dashboard_version": Permission.DASHBOARDS_WRITE,
+    "share_dashboard": Permission.DASHBOARDS_WRITE,
+    "unshare_dashboard": Permission.DASHBOARDS_WRITE,
 }
 CONTROL_PLANE = ("/v1/orgs/{org:str}", "/v1/projects/{project:str}")
 
@@ -139,6 +176,27 @@ def _probes(tenant: Tenant) -> dict[Permission, list[Probe]]:
             Probe("GET", f"{org}/subscription"),
         ],
         Permission.BILLING_READ: [Probe("GET", f"{org}/invoices")],
+        Permission.ALERTS_READ: [
+            Probe("GET", f"{org}/notification-channels"),
+            Probe("GET", f"{project}/silences"),
+            Probe("GET", f"{project}/alert-rules"),
+            Probe("GET", f"{project}/incidents"),
+        ],
+        # 400 (no expr) once authorized: nothing is stored.
+        Permission.ALERT_RULES_MANAGE: [Probe("POST", f"{project}/alert-rules", {"name": "p"})],
+        # 422 (no such channel) once authorized: nothing is stored.
+        Permission.ALERTS_MANAGE: [
+            Probe(
+                "POST",
+                f"{org}/escalation-policies",
+                {"name": "p", "steps": [{"after_minutes": 1, "channels": ["nch_none"]}]},
+            )
+        ],
+        Permission.DASHBOARDS_READ: [Probe("GET", f"{project}/dashboards")],
+        # 422 (no panels given as a list) once authorized: nothing is stored.
+        Permission.DASHBOARDS_WRITE: [
+            Probe("POST", f"{project}/dashboards", {"title": "probe", "panels": "none"})
+        ],
         Permission.BILLING_WRITE: [Probe("DELETE", f"{org}/subscription/scheduled-change")],
         Permission.ORG_DELETE: [Probe("DELETE", org)],  # last: it ends the org
     }

@@ -129,12 +129,86 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/orgs/{org}/webhooks/{webhook}/deliveries", None),
     ("DELETE", "/v1/orgs/{own_org}/webhooks/{webhook}", None),
     ("GET", "/v1/orgs/{own_org}/webhooks/{webhook}/deliveries", None),
+    ("GET", "/v1/projects/{project}/alert-rules", None),
+    ("POST", "/v1/projects/{project}/alert-rules", {"name": "x", "expr": "up > 0"}),
+    ("GET", "/v1/projects/{project}/alert-rules/alr_0000000000000000000000", None),
+    ("PATCH", "/v1/projects/{project}/alert-rules/alr_0000000000000000000000", {"name": "x"}),
+    ("DELETE", "/v1/projects/{project}/alert-rules/alr_0000000000000000000000", None),
+    ("GET", "/v1/projects/{project}/incidents", None),
+    ("GET", "/v1/projects/{project}/incidents/inc_0000000000000000000000", None),
+    ("POST", "/v1/projects/{project}/incidents/inc_0000000000000000000000/acknowledge", None),
+    ("POST", "/v1/projects/{project}/incidents/inc_0000000000000000000000/resolve", None),
+    ("GET", "/v1/projects/{project}/incidents/inc_0000000000000000000000/deliveries", None),
+    ("GET", "/v1/orgs/{org}/notification-channels", None),
+    (
+        "POST",
+        "/v1/orgs/{org}/notification-channels",
+        {"name": "spy", "type": "email", "config": {"to": ["spy@example.com"]}},
+    ),
+    ("GET", "/v1/orgs/{org}/notification-channels/nch_0000000000000000000000", None),
+    ("PATCH", "/v1/orgs/{org}/notification-channels/nch_0000000000000000000000", {"name": "x"}),
+    ("DELETE", "/v1/orgs/{org}/notification-channels/nch_0000000000000000000000", None),
+    ("POST", "/v1/orgs/{org}/notification-channels/nch_0000000000000000000000/test", None),
+    ("GET", "/v1/orgs/{org}/escalation-policies", None),
+    (
+        "POST",
+        "/v1/orgs/{org}/escalation-policies",
+        {"name": "x", "steps": [{"after_minutes": 1, "channels": ["nch_0000000000000000000000"]}]},
+    ),
+    ("GET", "/v1/orgs/{org}/escalation-policies/esc_0000000000000000000000", None),
+    ("PATCH", "/v1/orgs/{org}/escalation-policies/esc_0000000000000000000000", {"name": "x"}),
+    ("DELETE", "/v1/orgs/{org}/escalation-policies/esc_0000000000000000000000", None),
+    ("GET", "/v1/projects/{project}/silences", None),
+    (
+        "POST",
+        "/v1/projects/{project}/silences",
+        {"matchers": [{"label": "a", "op": "=", "value": "b"}], "ends_at": "2999-01-01T00:00:00Z"},
+    ),
+    ("DELETE", "/v1/projects/{project}/silences/sil_0000000000000000000000", None),
+    ("GET", "/v1/orgs/{org}/subscription/preview?plan=pro", None),
+    ("GET", "/v1/projects/{project}/dashboards", None),
+    ("POST", "/v1/projects/{project}/dashboards", {"title": "spy", "panels": []}),
+    (
+        "POST",
+        "/v1/projects/{project}/dashboards/import",
+        {"dashboard": {"title": "spy", "panels": []}},
+    ),
+    ("GET", "/v1/projects/{project}/dashboards/dsh_0000000000000000000000", None),
+    (
+        "PUT",
+        "/v1/projects/{project}/dashboards/dsh_0000000000000000000000",
+        {"title": "x", "panels": [], "version": 1},
+    ),
+    ("DELETE", "/v1/projects/{project}/dashboards/dsh_0000000000000000000000", None),
+    ("GET", "/v1/projects/{project}/dashboards/dsh_0000000000000000000000/versions", None),
+    (
+        "POST",
+        "/v1/projects/{project}/dashboards/dsh_0000000000000000000000/versions/1/restore",
+        None,
+    ),
+    ("GET", "/v1/projects/{project}/dashboards/dsh_0000000000000000000000/export", None),
+    ("GET", "/v1/projects/{project}/dashboards/dsh_0000000000000000000000/data", None),
+    (
+        "POST",
+        "/v1/projects/{project}/dashboards/dsh_0000000000000000000000/share",
+        {"expires_at": "2999-01-01T00:00:00Z"},
+    ),
+    ("DELETE", "/v1/projects/{project}/dashboards/dsh_0000000000000000000000/share", None),
 ]
 
 OWNER_READABLE = {
     t
     for m, t, _ in ENDPOINTS
-    if m == "GET" and "/sso" not in t and "/invoices/inv_" not in t and "{own_" not in t
+    if m == "GET"
+    and "/sso" not in t
+    and "/invoices/inv_" not in t
+    and "/alr_" not in t
+    and "/inc_" not in t
+    and "/nch_" not in t
+    and "/esc_" not in t
+    and "/dsh_" not in t
+    and "/subscription/preview" not in t
+    and "{own_" not in t
 }
 
 # Path parameters of the app's routes, and the placeholders above that stand for them.
@@ -152,6 +226,12 @@ _PARAMETER = {
 
 def _route_shape(template: str) -> str:
     path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: "{" + _PARAMETER.get(m[1], m[1]) + "}", template)
+    path = re.sub(r"/alr_\w+", "/{rule_id}", re.sub(r"/inc_\w+", "/{incident_id}", path))
+    path = re.sub(r"\?.*$", "", path)
+    path = re.sub(r"/versions/\d+/", "/versions/{number}/", path)
+    prefixes = (("nch", "channel_id"), ("esc", "policy_id"), ("sil", "silence_id"))
+    for prefix, name in (*prefixes, ("dsh", "dashboard_id")):
+        path = re.sub(rf"/{prefix}_\w+", "/{" + name + "}", path)
     return re.sub(r"/inv_\w+$", "/{invoice_id}", path)
 
 

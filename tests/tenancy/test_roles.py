@@ -43,6 +43,11 @@ EXPECTED_ROLES: dict[Permission, str] = {
     Permission.USAGE_READ: "OAMVB",
     Permission.BILLING_READ: "OA..B",
     Permission.BILLING_WRITE: "O...B",
+    Permission.DASHBOARDS_READ: "OAMVB",
+    Permission.DASHBOARDS_WRITE: "OAM..",
+    Permission.ALERT_RULES_MANAGE: "OAM..",
+    Permission.ALERTS_READ: "OAMV.",
+    Permission.ALERTS_MANAGE: "OAM..",
 }
 ROLE_COLUMNS = [Role.OWNER, Role.ADMIN, Role.MEMBER, Role.VIEWER, Role.BILLING]
 
@@ -66,6 +71,11 @@ EXPECTED_SCOPES: dict[Permission, set[Scope]] = {
     Permission.USAGE_READ: {Scope.ORG_ADMIN, Scope.BILLING_READ, Scope.BILLING_WRITE},
     Permission.BILLING_READ: {Scope.BILLING_READ, Scope.BILLING_WRITE},
     Permission.BILLING_WRITE: {Scope.BILLING_WRITE},
+    Permission.DASHBOARDS_READ: {Scope.ORG_ADMIN, Scope.PROJECT_ADMIN},
+    Permission.DASHBOARDS_WRITE: {Scope.ORG_ADMIN, Scope.PROJECT_ADMIN},
+    Permission.ALERT_RULES_MANAGE: {Scope.ORG_ADMIN, Scope.PROJECT_ADMIN},
+    Permission.ALERTS_READ: {Scope.ORG_ADMIN, Scope.PROJECT_ADMIN},
+    Permission.ALERTS_MANAGE: {Scope.ORG_ADMIN, Scope.PROJECT_ADMIN},
 }
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -125,7 +135,11 @@ class TestGranting:
     def test_billing_manager_grants_only_billing_and_viewer_powers(self) -> None:
         billing = ROLE_PERMISSIONS[Role.BILLING]
         assert not missing_to_grant_role(billing, Role.BILLING)
-        assert missing_to_grant_role(billing, Role.VIEWER) == {Permission.PROJECTS_READ}
+        # Project data (projects, alerting) is not a billing manager's to hand out.
+        assert missing_to_grant_role(billing, Role.VIEWER) == {
+            Permission.PROJECTS_READ,
+            Permission.ALERTS_READ,
+        }
 
     def test_admin_mints_no_billing_write_key_and_billing_role_may(self) -> None:
         admin, billing = ROLE_PERMISSIONS[Role.ADMIN], ROLE_PERMISSIONS[Role.BILLING]

@@ -1,4 +1,4 @@
-"""Webhook actors: one signed delivery attempt per message."""
+"""Webhook actors: one signed delivery attempt per message (org endpoints, hub subscriptions)."""
 
 from __future__ import annotations
 
@@ -34,4 +34,12 @@ async def deliver(session: AsyncSession, org_id: str, delivery_id: str, attempt:
         attempt,
         client=runtime.outbound_client(),
         box=_secret_box(),
+    )
+
+
+@actor(webhooks.HUB_DELIVER_ACTOR, max_retries=5, min_backoff=5_000, time_limit=60_000)
+async def deliver_hub(session: AsyncSession, delivery_id: str, attempt: int) -> None:
+    """Attempt one hub-subscription delivery (a stale or duplicate message does nothing)."""
+    await webhooks.deliver_hub(
+        session, delivery_id, attempt, client=runtime.outbound_client(), box=_secret_box()
     )

@@ -4,13 +4,16 @@ import { can } from "../roles";
 import { navigate } from "../router";
 import { useSession } from "../session";
 import type { Org } from "../types";
+import { VerifyBanner } from "../pages/Identity";
 import { Link } from "./Link";
 
 interface Props {
   org: Org | undefined;
-  current: "projects" | "members" | "usage" | "audit" | "billing" | "none";
+  current: "projects" | "members" | "usage" | "audit" | "billing" | "settings" | "sso" | "webhooks" | "keys" | "none";
   children: ReactNode;
 }
+
+const NEW_ORG = "__new__";
 
 export function Layout({ org, current, children }: Props) {
   const { me, logout } = useSession();
@@ -26,6 +29,9 @@ export function Layout({ org, current, children }: Props) {
         { id: "usage", href: `/orgs/${org.slug}/usage`, label: "Usage & quotas" },
         { id: "billing", href: `/orgs/${org.slug}/billing`, label: "Billing" },
         ...(can(org.role, "audit.read") ? [{ id: "audit", href: `/orgs/${org.slug}/audit`, label: "Audit log" }] : []),
+        ...(can(org.role, "webhooks.manage") ? [{ id: "webhooks", href: `/orgs/${org.slug}/webhooks`, label: "Webhooks" }] : []),
+        ...(can(org.role, "sso.manage") ? [{ id: "sso", href: `/orgs/${org.slug}/sso`, label: "SSO" }] : []),
+        { id: "settings", href: `/orgs/${org.slug}/settings`, label: "Settings" },
       ]
     : [];
   return (
@@ -44,7 +50,7 @@ export function Layout({ org, current, children }: Props) {
               aria-label="Organization"
               value={org?.slug ?? ""}
               onChange={(e) => {
-                navigate(`/orgs/${e.target.value}`);
+                navigate(e.target.value === NEW_ORG ? "/orgs/new" : `/orgs/${e.target.value}`);
               }}
             >
               {org ? null : <option value="">Choose an organization</option>}
@@ -53,6 +59,7 @@ export function Layout({ org, current, children }: Props) {
                   {o.name} ({o.role})
                 </option>
               ))}
+              <option value={NEW_ORG}>+ New organization…</option>
             </select>
           </label>
         ) : null}
@@ -73,6 +80,7 @@ export function Layout({ org, current, children }: Props) {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
+        <VerifyBanner />
         {children}
       </main>
     </>

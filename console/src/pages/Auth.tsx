@@ -13,7 +13,7 @@ export function safeNext(next: string | null): string {
   return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
-function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
+export function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
   return (
     <main id="main" className="auth">
       <p className="brand">Tollgate</p>
@@ -56,6 +56,9 @@ export function Login({ error }: { error?: ApiError | undefined }) {
       </form>
       <p>
         New to Tollgate? <Link href="/signup">Create an account</Link>
+      </p>
+      <p>
+        <Link href="/reset-password">Forgot your password?</Link> · <Link href="/sso">Log in with single sign-on</Link>
       </p>
     </AuthFrame>
   );

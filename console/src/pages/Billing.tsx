@@ -1,11 +1,14 @@
 // Plan and spend cap, the upcoming invoice (the current period rated so far) and issued invoices.
-// Changing plan asks for confirmation; the upcoming invoice then shows the proration line.
+// A plan change is previewed first (the API prices it as the change would, changing nothing) and
+// applied only on confirmation; payment methods go through Stripe Checkout and the portal.
 import { useState } from "react";
 import type { SyntheticEvent } from "react";
 import { api } from "../api";
 import type { Page } from "../api";
+import { Link } from "../components/Link";
 import { ErrorBox, Field, Loading } from "../components/ui";
 import { utc } from "../format";
+import { PaymentButtons } from "./Payment";
 import { useAction, useApi } from "../hooks";
 import { can } from "../roles";
 import type { Org, Subscription } from "../types";
@@ -38,6 +41,25 @@ export interface Invoice {
   subtotal: string;
   total: string;
   issued_at?: string | null;
+}
+
+export interface ChangePreview {
+  plan: string;
+  change: "upgrade" | "downgrade" | "none";
+  effective_at: string;
+  payment_method_required: boolean;
+  added: string;
+  upcoming_before: Invoice;
+  upcoming_after: Invoice;
+}
+
+/** The preview in one sentence: what the change costs now and when it applies. */
+export function previewSummary(p: ChangePreview, from: string): string {
+  if (p.change === "none") return `You stay on ${from}; the upcoming invoice stays at $${p.upcoming_before.total}.`;
+  if (p.change === "downgrade") {
+    return `${from} stays until ${utc(p.effective_at)}, then ${p.plan} applies; the upcoming invoice stays at $${p.upcoming_before.total} (no credit is given).`;
+  }
+  return `${p.plan} applies now: the upcoming invoice goes from $${p.upcoming_before.total} to $${p.upcoming_after.total} (+$${p.added}).`;
 }
 
 /** What a change does, in the API's rules: an upgrade applies at once (prorated), a downgrade at
@@ -74,7 +96,10 @@ export function Billing({ org }: { org: Org }) {
         </p>
       ) : null}
       {subscription.data && plans.data && can(org.role, "billing.write") ? (
-        <ChangePlan base={base} plans={plans.data} current={subscription.data} onChanged={changed} />
+        <>
+          <ChangePlan base={base} plans={plans.data} current={subscription.data} onChanged={changed} />
+          <PaymentButtons base={base} />
+        </>
       ) : null}
       {readsInvoices ? (
         <>
@@ -84,14 +109,17 @@ export function Billing({ org }: { org: Org }) {
           <h2>Invoices</h2>
           <ErrorBox error={issued.error} />
           {issued.data?.items.length === 0 ? <p>No invoice issued yet.</p> : null}
-          {issued.data?.items.map((i) => (
-            <details key={i.id} className="panel">
-              <summary>
-                {utc(i.period_start)} – {utc(i.period_end)}: ${i.total} ({i.status})
-              </summary>
-              <InvoiceTable invoice={i} />
-            </details>
-          ))}
+          {issued.data && issued.data.items.length > 0 ? (
+            <ul className="plain">
+              {issued.data.items.map((i) => (
+                <li key={i.id}>
+                  <Link href={`/orgs/${org.slug}/invoices/${i.id ?? ""}`}>
+                    {utc(i.period_start)} – {utc(i.period_end)}: ${i.total} ({i.status})
+                  </Link>
+                </li>
+              ))}
+            </ul>
+          ) : null}
         </>
       ) : (
         <p className="muted">Your role ({org.role}) does not see invoices.</p>
@@ -114,20 +142,32 @@ function ChangePlan({
   const action = useAction();
   const [plan, setPlan] = useState(current.plan);
   const [cap, setCap] = useState(current.spend_cap ?? "");
-  const submit = async (event: SyntheticEvent) => {
+  const [preview, setPreview] = useState<ChangePreview | null>(null);
+  const [done, setDone] = useState("");
+  const review = async (event: SyntheticEvent) => {
     event.preventDefault();
-    if (!window.confirm(changeSummary(plans, current.plan, plan))) return;
-    const done = await action.run(() =>
+    setDone("");
+    const answer = await action.run(() =>
+      api<ChangePreview>(`${base}/subscription/preview?plan=${encodeURIComponent(plan)}`),
+    );
+    setPreview(answer ?? null);
+  };
+  const confirm = async () => {
+    const applied = await action.run(() =>
       api(`${base}/subscription`, { method: "PUT", body: { plan, spend_cap: cap.trim() ? cap.trim() : null } }),
     );
-    if (done) onChanged();
+    if (applied) {
+      setPreview(null);
+      setDone(`Done: ${changeSummary(plans, current.plan, plan)}`);
+      onChanged();
+    }
   };
   return (
-    <form onSubmit={(e) => void submit(e)} className="panel stack" aria-labelledby="plan-title">
+    <form onSubmit={(e) => void review(e)} className="panel stack" aria-labelledby="plan-title">
       <h2 id="plan-title">Change plan</h2>
       <div className="inline">
         <Field label="Plan">
-          <select value={plan} onChange={(e) => { setPlan(e.target.value); }}>
+          <select value={plan} onChange={(e) => { setPlan(e.target.value); setPreview(null); }}>
             {plans.map((p) => (
               <option key={p.code} value={p.code}>
                 {p.name} — ${p.price}/month, {p.retention_days} days retention
@@ -136,19 +176,39 @@ function ChangePlan({
           </select>
         </Field>
         <Field label="Spend cap (USD, empty for none)">
-          <input inputMode="decimal" pattern="\d+(\.\d{1,2})?" value={cap} onChange={(e) => { setCap(e.target.value); }} />
+          <input inputMode="decimal" pattern="\d+(\.\d{1,2})?" value={cap} onChange={(e) => { setCap(e.target.value); setPreview(null); }} />
         </Field>
         <button type="submit" disabled={action.busy}>
-          Apply
+          Preview the change
         </button>
       </div>
       <p className="muted">{changeSummary(plans, current.plan, plan)}</p>
+      {preview ? (
+        <div className="preview stack" role="region" aria-label="Plan change preview">
+          <p data-testid="preview-summary">
+            <strong>{previewSummary(preview, current.plan)}</strong>
+          </p>
+          {preview.change === "upgrade" ? <InvoiceTable invoice={preview.upcoming_after} testId="preview-total" /> : null}
+          {preview.payment_method_required ? (
+            <p className="notice">{preview.plan} needs a payment method on file first: add one below.</p>
+          ) : null}
+          <div className="row">
+            <button type="button" disabled={action.busy} onClick={() => void confirm()}>
+              Confirm the change
+            </button>
+            <button type="button" className="secondary" onClick={() => { setPreview(null); }}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      ) : null}
+      {done ? <p role="status">{done}</p> : null}
       <ErrorBox error={action.error} />
     </form>
   );
 }
 
-function InvoiceTable({ invoice }: { invoice: Invoice }) {
+export function InvoiceTable({ invoice, testId = "invoice-total" }: { invoice: Invoice; testId?: string }) {
   return (
     <div className="scroll">
       <table>
@@ -176,7 +236,7 @@ function InvoiceTable({ invoice }: { invoice: Invoice }) {
             <th scope="row" colSpan={3}>
               Total
             </th>
-            <td data-testid="invoice-total">${invoice.total}</td>
+            <td data-testid={testId}>${invoice.total}</td>
           </tr>
         </tbody>
       </table>

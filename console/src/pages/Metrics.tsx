@@ -1,11 +1,12 @@
 // The metrics explorer: a PromQL range query over a chosen window, drawn with uPlot; metric
-// names from the label API complete the query field (a native datalist: keyboard-friendly).
-import { useEffect, useMemo, useState } from "react";
+// names, label names and label values from the label API complete the query field.
+import { useMemo, useState } from "react";
 import type { SyntheticEvent } from "react";
 import { api } from "../api";
 import { Chart, PALETTE } from "../components/Chart";
 import type { ChartSeries } from "../components/Chart";
 import { Link } from "../components/Link";
+import { PromInput } from "../components/PromInput";
 import { ProjectGate } from "../components/ProjectGate";
 import { ReadKey } from "../components/ReadKey";
 import { Field, ErrorBox, Loading } from "../components/ui";
@@ -38,22 +39,7 @@ function Explorer({ org, project }: { org: Org; project: Project }) {
   const action = useAction();
   const [query, setQuery] = useState("");
   const [range, setRange] = useState(1);
-  const [names, setNames] = useState<string[]>([]);
   const [answer, setAnswer] = useState<{ query: string; result: PromAnswer } | null>(null);
-
-  useEffect(() => {
-    if (!key) return;
-    let live = true;
-    api<{ data?: string[] }>(`${base}/label/__name__/values`, { key }).then(
-      (names) => {
-        if (live) setNames(names.data ?? []);
-      },
-      () => undefined, // completion is a convenience: the query still runs without it
-    );
-    return () => {
-      live = false;
-    };
-  }, [base, key]);
 
   const run = async (event: SyntheticEvent) => {
     event.preventDefault();
@@ -89,21 +75,7 @@ function Explorer({ org, project }: { org: Org; project: Project }) {
       <h1 id="metrics-title">Metrics</h1>
       <ReadKey org={org} projectId={project.id} scope="metrics:read" held={held} />
       <form onSubmit={(e) => void run(e)} className="search" aria-label="Query metrics">
-        <Field label="PromQL">
-          <input
-            value={query}
-            list="metric-names"
-            required
-            spellCheck={false}
-            placeholder="rate(http_requests_total[5m])"
-            onChange={(e) => { setQuery(e.target.value); }}
-          />
-        </Field>
-        <datalist id="metric-names">
-          {names.map((n) => (
-            <option key={n} value={n} />
-          ))}
-        </datalist>
+        <PromInput base={base} apiKey={key} value={query} onChange={setQuery} />
         <Field label="Time range">
           <select value={range} onChange={(e) => { setRange(Number(e.target.value)); }}>
             {RANGES.map((r, i) => (

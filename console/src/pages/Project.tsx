@@ -41,6 +41,7 @@ export function ProjectPage({ org, projectId }: { org: Org; projectId: string })
           <p className="row">
             <Link href={`/orgs/${org.slug}/projects/${p.id}/logs`}>Search logs</Link>
             <Link href={`/orgs/${org.slug}/projects/${p.id}/traces`}>Traces</Link>
+            <Link href={`/orgs/${org.slug}/projects/${p.id}/services`}>Services</Link>
             <Link href={`/orgs/${org.slug}/projects/${p.id}/metrics`}>Metrics</Link>
           </p>
           {can(org.role, "keys.read") ? (
@@ -190,7 +191,7 @@ function Secret({ project, keyOut, onDone }: { project: Project; keyOut: Key; on
   );
 }
 
-function KeyRow({
+export function KeyRow({
   base,
   keyOut,
   writable,

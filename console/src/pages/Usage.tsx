@@ -7,7 +7,9 @@ import { ErrorBox, Field, Loading } from "../components/ui";
 import { useApi } from "../hooks";
 import { fraction, units, utc } from "../format";
 import type { Org, Quotas, Subscription, UsageItem } from "../types";
-import { OUTCOMES, totals, usageSeries } from "../usage";
+import { OUTCOMES, projectTotals, totals, usageSeries } from "../usage";
+import type { Page } from "../api";
+import type { Project } from "../types";
 
 const CATEGORIES = ["metrics", "logs", "traces", "spans"] as const;
 const COLORS: Record<string, string> = {
@@ -30,6 +32,8 @@ export function Usage({ org }: { org: Org }) {
   const quotas = useApi<Quotas>(`${base}/quotas`);
   const [range, setRange] = useState(0);
   const [category, setCategory] = useState<string>("logs");
+  const [project, setProject] = useState("");
+  const projects = useApi<Page<Project>>(`${base}/projects?limit=200`);
   const chosen = RANGES[range] ?? RANGES[0];
   // The page's clock is read once (re-reading per render would refetch on every render); the
   // window ends at the next whole hour, the chart's step.
@@ -39,19 +43,21 @@ export function Usage({ org }: { org: Org }) {
     return { from: new Date(to.getTime() - chosen.hours * 3_600_000), to };
   }, [chosen, now]);
   const usage = useApi<{ items: UsageItem[] }>(
-    `${base}/usage?granularity=${chosen.granularity}&group_by=category,outcome&from=${span.from.toISOString()}&to=${span.to.toISOString()}`,
+    `${base}/usage?granularity=${chosen.granularity}&group_by=project,category,outcome&from=${span.from.toISOString()}&to=${span.to.toISOString()}`,
   );
   const step = chosen.granularity === "hour" ? 3600 : 86_400;
   const series = useMemo(() => {
-    const s = usageSeries(usage.data?.items ?? [], category, span.from, new Date(span.to.getTime() - 1), step);
+    const s = usageSeries(usage.data?.items ?? [], category, span.from, new Date(span.to.getTime() - 1), step, project);
     const lines: ChartSeries[] = OUTCOMES.filter((o) => s.ys[o]).map((o) => ({
       label: o,
       values: s.ys[o] ?? [],
       color: COLORS[o] ?? "#000",
     }));
     return { x: s.x, lines };
-  }, [usage.data, category, span, step]);
+  }, [usage.data, category, span, step, project]);
   const sums = useMemo(() => totals(usage.data?.items ?? []), [usage.data]);
+  const byProject = useMemo(() => projectTotals(usage.data?.items ?? [], category), [usage.data, category]);
+  const names = useMemo(() => new Map((projects.data?.items ?? []).map((p) => [p.id, p.name])), [projects.data]);
   const format = useMemo(() => (v: number) => units(category, v), [category]);
 
   return (
@@ -108,12 +114,27 @@ export function Usage({ org }: { org: Org }) {
             ))}
           </select>
         </Field>
+        <Field label="Project">
+          <select value={project} onChange={(e) => { setProject(e.target.value); }}>
+            <option value="">All projects</option>
+            {(projects.data?.items ?? []).map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </Field>
       </div>
       {usage.loading && !usage.data ? <Loading what="Loading usage" /> : null}
       <ErrorBox error={usage.error} />
       {usage.data ? (
         series.lines.length ? (
-          <Chart x={series.x} series={series.lines} title={`${category} by outcome, ${chosen.label.toLowerCase()}`} format={format} />
+          <Chart
+            x={series.x}
+            series={series.lines}
+            title={`${category} by outcome${project ? ` of ${names.get(project) ?? project}` : ""}, ${chosen.label.toLowerCase()}`}
+            format={format}
+          />
         ) : (
           <p className="muted">No {category} in this range yet.</p>
         )
@@ -138,6 +159,33 @@ export function Usage({ org }: { org: Org }) {
                   <th scope="row">{c}</th>
                   {OUTCOMES.map((o) => (
                     <td key={o}>{units(c, sums[c]?.[o] ?? 0)}</td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {usage.data && byProject.size > 0 ? (
+        <div className="scroll">
+          <table data-testid="usage-by-project">
+            <caption>{category} by project in the range</caption>
+            <thead>
+              <tr>
+                <th scope="col">Project</th>
+                {OUTCOMES.map((o) => (
+                  <th key={o} scope="col">
+                    {o.replace("_", " ")}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {[...byProject.entries()].map(([id, row]) => (
+                <tr key={id || "none"}>
+                  <th scope="row">{id ? (names.get(id) ?? id) : "(no project)"}</th>
+                  {OUTCOMES.map((o) => (
+                    <td key={o}>{units(category, row[o] ?? 0)}</td>
                   ))}
                 </tr>
               ))}

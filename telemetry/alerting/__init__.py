@@ -1,0 +1,1 @@
+"""Alerting: rules on metrics and logs, their evaluation, incidents and notifications."""

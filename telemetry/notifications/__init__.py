@@ -1,0 +1,1 @@
+"""Alert notifications: channels, escalation policies, silences and the delivery log."""

@@ -134,8 +134,13 @@ async def _relay_now(session: AsyncSession, ids: list[int]) -> None:
         log.warning("outbox.no_sender", pending=len(ids))  # the periodic relay sends them
         return
     try:
-        await outbox.relay(session, _sender, ids=ids, durable=False)
-        await session.commit()
+        # In committed batches, so a unit of work that made many jobs sends all of them now.
+        for start in range(0, len(ids), outbox.RELAY_BATCH):
+            batch = ids[start : start + outbox.RELAY_BATCH]
+            sent = await outbox.relay(session, _sender, ids=batch, durable=False)
+            await session.commit()
+            if sent < len(batch):  # the broker failed: the periodic relay sends the rest
+                break
     except Exception:
         log.warning("outbox.relay_failed", pending=len(ids), exc_info=True)
         try:

@@ -55,6 +55,17 @@ class TestOutboxRows:
         async with session_factory() as session:
             assert await pending(session) == []  # sent, then deleted
 
+    async def test_a_unit_of_work_with_more_jobs_than_a_batch_sends_them_all_at_once(
+        self, session_factory: async_sessionmaker[AsyncSession], recording: RecordingSender
+    ) -> None:
+        count = outbox.RELAY_BATCH * 2 + 50
+        async with unit_of_work(session_factory) as session:
+            for n in range(count):
+                jobs.enqueue(session, PROBE, float(n))
+        assert [job.args for job in recording.sent] == [(float(n),) for n in range(count)]
+        async with session_factory() as session:
+            assert await pending(session) == []
+
     async def test_a_rolled_back_transaction_leaves_no_row(
         self, session_factory: async_sessionmaker[AsyncSession], recording: RecordingSender
     ) -> None:

@@ -15,6 +15,7 @@ from infra import jobs
 from infra.local import vmalert
 from infra.local.victoriametrics import VmInstance
 from infra.settings import Settings, Tier
+from telemetry.alerting import vmalert_files
 from tests.support.receiver import Receiver, receiver
 from tests.support.servers import free_port
 from tests.support.tenancy import use_fast_password_hashing
@@ -94,6 +95,11 @@ def vmalert_short(
         "the victoria-metrics package (with vmalert) is unpacked by vm_stores"
     )
     monkeypatch.setattr(settings, "vmalert_base_port", free_port())
+    # A fresh shard: an earlier test may have left a reload claimed (its job never ran) or a
+    # recent reload stamp, and either would batch this test's first reload away.
+    shard = vmalert.shard_dir(settings, Tier.SHORT, 0)
+    for marker in (vmalert_files.PENDING_MARKER, vmalert_files.DONE_MARKER):
+        (shard / marker).unlink(missing_ok=True)
     with receiver() as inbox:
         instance = vmalert.VmalertInstance(
             tier=Tier.SHORT,

@@ -135,6 +135,6 @@ async def enforce_rule_limit(session: AsyncSession, org_id: str) -> None:
     """After a plan or override change: disable rules beyond the limit (or re-enable them)."""
     try:
         context = await system_context(session, org_id, ALERTING_ACTOR)
+        await rules.enforce_limit(session, context)
     except NotFoundError:
-        return
-    await rules.enforce_limit(session, context)
+        return  # the org was deleted after the change queued this job: nothing to enforce

@@ -19,6 +19,7 @@ from tests.billing.test_plan_changes import change
 from tests.support.gateway import OPERATOR
 from tests.support.tenants import Tenant
 from tests.telemetry.alerting.conftest import Jobs
+from workers.actor import run_inline
 
 ANCHOR = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -114,3 +115,7 @@ class TestDowngrade:
         async with org_session(resources, tenant.org_id) as (session, _):
             found = (await session.scalars(select(AlertRule.enabled))).all()
         assert found == [True] * 12
+
+    async def test_a_job_for_an_org_deleted_since_does_nothing(self, recorded: Jobs) -> None:
+        # Queued by a plan change, run after the org was deleted: no error, no retry loop.
+        await run_inline("alerting.enforce_rule_limit", "org_" + "0" * 22)

@@ -130,6 +130,7 @@ async def attempt(
         delivery.kind,
         delivery.payload,
         delivery.id,
+        delivery.created_at,
     )
     delivery.attempts = number
     delivery.last_status, delivery.last_error = outcome.status, outcome.error

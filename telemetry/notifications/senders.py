@@ -79,8 +79,9 @@ async def send(
     kind: str,
     facts: Mapping[str, Any],
     delivery_id: str,
+    made_at: datetime,
 ) -> Outcome:
-    """Send one message of `kind` to one channel."""
+    """Send one message of `kind` to one channel (`made_at`: when the message was made)."""
     client = transport.client
     if channel_type == "slack":
         return await post_json(client, secrets["url"], _encode(messages.slack(kind, facts)), {})
@@ -89,8 +90,9 @@ async def send(
         event = messages.pagerduty(kind, facts, secrets["routing_key"], dedup)
         return await post_json(client, transport.providers.pagerduty_events_url, _encode(event), {})
     if channel_type == "webhook":
-        now = int(time.time())
-        stamp = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
+        now = int(time.time())  # the signature's time: new on every attempt
+        # The body's time is the message's own, so every retry sends the same bytes.
+        stamp = made_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         body = _encode(messages.webhook(kind, facts, stamp))
         # The delivery id is the webhook-id: stable across retries, so receivers can dedupe.
         return await signing.post(client, config["url"], secrets["secret"], delivery_id, now, body)

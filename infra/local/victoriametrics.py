@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import ipaddress
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
+from infra.local import process
 from infra.settings import TIER_RETENTION_DAYS, Settings, Tier
 
 PACKAGE = "victoria-metrics"
@@ -26,8 +21,7 @@ DEFAULT_MEMORY_ALLOWED_BYTES = 256 * 1024 * 1024
 START_TIMEOUT_SECONDS = 15.0
 
 
-class VmLaunchError(RuntimeError):
-    """A local VictoriaMetrics could not be fetched, started or stopped."""
+VmLaunchError = process.LaunchError  # a local VictoriaMetrics could not be fetched or started
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,7 @@ def ensure_binary(cache_root: Path) -> Path:
     binary = cache_root / "vm" / "usr" / "bin" / "victoria-metrics"
     if not os.access(binary, os.X_OK):
         cache_root.mkdir(parents=True, exist_ok=True)
-        with _locked(cache_root / "vm.lock"):  # parallel test workers share the cache
+        with process.locked(cache_root / "vm.lock"):  # parallel test workers share the cache
             if not os.access(binary, os.X_OK):
                 _unpack(_download(cache_root / "debs"), cache_root / "vm")
     probe = _run([str(binary), "-version"])
@@ -124,39 +118,25 @@ def start(
 ) -> None:
     """Start the instance; reuse a live one with the same flags, restart one with other flags."""
     instance.storage_path.mkdir(parents=True, exist_ok=True)
-    with _locked(instance.data_dir / "launch.lock"):
+    with process.locked(instance.data_dir / "launch.lock"):
         pid = _running_pid(instance)
         wanted = instance.command(binary, memory_allowed_bytes)
-        if pid is not None and _argv(pid)[1:] == wanted[1:]:
+        if pid is not None and process.argv(pid)[1:] == wanted[1:]:
             _wait_healthy(instance, pid)
             return
         if pid is not None:  # running with other flags (retention, port, memory): restart it
-            _terminate(pid, timeout=10)
+            process.terminate(pid, timeout=10)
             instance.pid_file.unlink(missing_ok=True)
-        if _port_taken(instance):
+        if process.port_taken(instance.host, instance.port):
             raise VmLaunchError(
                 f"{instance.address} ({instance.tier.value} tier) is taken by another process: "
                 f"stop it or set VM_{instance.tier.value.upper()}_WRITE_URL/READ_URL to a free port"
             )
-        with instance.log_file.open("wb") as log:
-            pid = os.posix_spawn(
-                binary,
-                wanted,
-                os.environ,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
-                    (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
-                ],
-                setsid=True,  # survives the launching shell and its Ctrl-C
-            )
-        tmp = instance.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{pid}\n")
-        tmp.replace(instance.pid_file)
+        pid = process.spawn(binary, wanted, instance.log_file, instance.pid_file)
         try:
             _wait_healthy(instance, pid)
         except VmLaunchError:
-            _terminate(pid, timeout=5)
+            process.terminate(pid, timeout=5)
             instance.pid_file.unlink(missing_ok=True)
             raise
 
@@ -165,10 +145,10 @@ def stop(instance: VmInstance, timeout: float = 10) -> bool:
     """Stop the instance; False when it was not running."""
     if not instance.data_dir.is_dir():
         return False
-    with _locked(instance.data_dir / "launch.lock"):
+    with process.locked(instance.data_dir / "launch.lock"):
         pid = _running_pid(instance)
         if pid is not None:
-            _terminate(pid, timeout)
+            process.terminate(pid, timeout)
         instance.pid_file.unlink(missing_ok=True)
         return pid is not None
 
@@ -230,13 +210,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def _run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(  # noqa: S603 - fixed argument lists, no shell
@@ -284,80 +257,16 @@ def _unpack(deb: Path, target: Path) -> None:
     staging.replace(target)
 
 
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):  # reap it if it is our own exited child
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an unreaped zombie still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False  # it exited between the two checks
-
-
 def _running_pid(instance: VmInstance) -> int | None:
-    """The pid from the pid file if that process is alive and is this instance; else None."""
-    try:
-        pid = int(instance.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    # The pid may have been reused by an unrelated process since.
-    if _alive(pid) and f"-storageDataPath={instance.storage_path}" in _argv(pid):
-        return pid
-    instance.pid_file.unlink(missing_ok=True)
-    return None
-
-
-def _argv(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return raw.decode(errors="replace").split("\0")[:-1]
-
-
-def _port_taken(instance: VmInstance) -> bool:
-    family = socket.AF_INET6 if ":" in instance.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go does
-        try:
-            probe.bind((instance.host, instance.port))
-        except OSError:
-            return True
-    return False
+    """The live pid of this instance, from its pid file."""
+    return process.running_pid(instance.pid_file, f"-storageDataPath={instance.storage_path}")
 
 
 def _wait_healthy(instance: VmInstance, pid: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not is_healthy(instance):
-        if not _alive(pid) or time.monotonic() > deadline:
-            state = "exited" if not _alive(pid) else f"not healthy after {START_TIMEOUT_SECONDS}s"
-            raise VmLaunchError(
-                f"victoria-metrics ({instance.tier.value}, {instance.url}) {state}; "
-                f"{instance.log_file} ends with:\n{_tail(instance.log_file)}"
-            )
-        time.sleep(0.1)
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(0.05)
-    raise VmLaunchError(f"victoria-metrics pid {pid} survived SIGKILL")
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    process.wait_healthy(
+        pid,
+        lambda: is_healthy(instance),
+        f"victoria-metrics ({instance.tier.value}, {instance.url})",
+        instance.log_file,
+        START_TIMEOUT_SECONDS,
+    )

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from infra.local.victoriametrics import (
-    START_TIMEOUT_SECONDS,
-    VmLaunchError,
-    _alive,
-    _argv,
-    _locked,
-    _port_taken,
-    _tail,
-    _terminate,
-    ensure_binary,
-)
+from infra.local import process
+from infra.local.victoriametrics import START_TIMEOUT_SECONDS, VmLaunchError, ensure_binary
 from infra.settings import PROJECT_ROOT, Settings, Tier
 
 DEV_NOTIFIER_SECRET = "tollgate-dev-vmalert-notifier"  # noqa: S105 (dev/test only, never prod)
@@ -141,14 +131,8 @@ def instances_from_settings(settings: Settings) -> list[VmalertInstance]:
 
 
 def _running_pid(instance: VmalertInstance) -> int | None:
-    try:
-        pid = int(instance.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if _alive(pid) and f"-rule={instance.rules_dir}/*.yml" in _argv(pid):
-        return pid
-    instance.pid_file.unlink(missing_ok=True)
-    return None
+    """The live pid of this shard's vmalert, from its pid file."""
+    return process.running_pid(instance.pid_file, f"-rule={instance.rules_dir}/*.yml")
 
 
 def is_healthy(instance: VmalertInstance) -> bool:
@@ -166,43 +150,29 @@ def start(instance: VmalertInstance, binary: Path) -> None:
     placeholder = instance.rules_dir / PLACEHOLDER
     if not placeholder.exists():  # vmalert refuses a -rule glob that matches nothing
         placeholder.write_text("groups: []\n")
-    with _locked(instance.rules_dir / "launch.lock"):
+    with process.locked(instance.rules_dir / "launch.lock"):
         secret_tmp = instance.secret_file.with_suffix(".tmp")
         secret_tmp.write_text(instance.secret)
         secret_tmp.chmod(0o600)
         secret_tmp.replace(instance.secret_file)
         pid = _running_pid(instance)
         wanted = instance.command(binary)
-        if pid is not None and _argv(pid)[1:] == wanted[1:]:
+        if pid is not None and process.argv(pid)[1:] == wanted[1:]:
             _wait_healthy(instance, pid)
             return
         if pid is not None:
-            _terminate(pid, timeout=10)
+            process.terminate(pid, timeout=10)
             instance.pid_file.unlink(missing_ok=True)
-        if _port_taken(instance):  # type: ignore[arg-type]
+        if process.port_taken(instance.host, instance.port):
             raise VmLaunchError(
                 f"{instance.host}:{instance.port} (vmalert {instance.tier.value}/{instance.shard})"
                 " is taken by another process: stop it or set VMALERT_BASE_PORT"
             )
-        with instance.log_file.open("wb") as log:
-            pid = os.posix_spawn(
-                binary,
-                wanted,
-                os.environ,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
-                    (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
-                ],
-                setsid=True,
-            )
-        tmp = instance.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{pid}\n")
-        tmp.replace(instance.pid_file)
+        pid = process.spawn(binary, wanted, instance.log_file, instance.pid_file)
         try:
             _wait_healthy(instance, pid)
         except VmLaunchError:
-            _terminate(pid, timeout=5)
+            process.terminate(pid, timeout=5)
             instance.pid_file.unlink(missing_ok=True)
             raise
 
@@ -211,10 +181,10 @@ def stop(instance: VmalertInstance, timeout: float = 10) -> bool:
     """Stop the instance; False when it was not running."""
     if not instance.rules_dir.is_dir():
         return False
-    with _locked(instance.rules_dir / "launch.lock"):
+    with process.locked(instance.rules_dir / "launch.lock"):
         pid = _running_pid(instance)
         if pid is not None:
-            _terminate(pid, timeout)
+            process.terminate(pid, timeout)
         instance.pid_file.unlink(missing_ok=True)
         return pid is not None
 
@@ -254,12 +224,10 @@ def reload(instance_url: str, timeout: float = 5.0) -> None:
 
 
 def _wait_healthy(instance: VmalertInstance, pid: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not is_healthy(instance):
-        if not _alive(pid) or time.monotonic() > deadline:
-            state = "exited" if not _alive(pid) else f"not healthy after {START_TIMEOUT_SECONDS}s"
-            raise VmLaunchError(
-                f"vmalert ({instance.tier.value}/{instance.shard}, {instance.url}) {state}; "
-                f"{instance.log_file} ends with:\n{_tail(instance.log_file)}"
-            )
-        time.sleep(0.1)
+    process.wait_healthy(
+        pid,
+        lambda: is_healthy(instance),
+        f"vmalert ({instance.tier.value}/{instance.shard}, {instance.url})",
+        instance.log_file,
+        START_TIMEOUT_SECONDS,
+    )
